@@ -1,0 +1,152 @@
+"""The Python API behind the ``clbench`` command: plan, run, report, list."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.budget import BUDGETS
+from bench.errors import ConfigError, DataError
+from bench.params import describe
+from bench.registry import REPORTERS, SCENARIOS, STRATEGIES
+from bench.results import ResultsStore
+from bench.runner import Progress, RunContext, execute_group, plan_groups, resolve_device
+from bench.spec import RunSpec, make_specs, parse_seeds
+from bench.suite import builtin_suites, load_suite
+from scenarios.data import DataConfig
+
+DEFAULT_RESULTS = "clbench-results"
+
+
+@dataclasses.dataclass
+class RunSummary:
+    planned: int = 0
+    ran: int = 0
+    skipped: int = 0  # results already in the store
+    failed: int = 0
+    diverged: int = 0
+    not_run: list[str] = dataclasses.field(default_factory=list)  # data missing: why
+    notes: list[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return 1
+        if self.not_run and not self.ran and not self.skipped:
+            return 2  # nothing could run: bad input
+        return 0
+
+
+def plan(
+    suite: str | None = None,
+    scenarios: Sequence[str] = (),
+    strategies: Sequence[str] = (),
+    seeds: str | Sequence[int] | None = None,
+    budget: str | None = None,
+) -> tuple[list[RunSpec], list[str]]:
+    """The run specs of a suite and/or an explicit scenarios x strategies grid, with notes."""
+    seed_list = parse_seeds(list(seeds) if isinstance(seeds, (list, tuple)) else seeds) \
+        if seeds is not None else None
+    specs: list[RunSpec] = []
+    notes: list[str] = []
+    if suite:
+        s = load_suite(suite)
+        if scenarios or strategies:
+            # Narrow the suite: --scenario/--strategy given with --suite replace its lists.
+            s.scenarios = list(scenarios) or s.scenarios
+            s.strategies = list(strategies) or s.strategies
+        specs += s.expand(seed_list, budget)
+        notes += s.notes
+    else:
+        if not scenarios or not strategies:
+            raise ConfigError("nothing to run",
+                              hint="give --suite NAME, or --scenario and --strategy")
+        for sc in scenarios:
+            for st in strategies:
+                specs += make_specs(sc, st, seed_list or [0], budget or "default")
+    return list(dict.fromkeys(specs)), notes
+
+
+def run(
+    specs: Sequence[RunSpec],
+    results: str | Path = DEFAULT_RESULTS,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    download: bool | None = None,
+    rerun: bool = False,
+    group_size: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Run every spec whose result is not in the store yet (all of them with ``rerun``);
+    each result is written as soon as its group finishes."""
+    if group_size is not None and group_size < 1:
+        raise ConfigError(f"group size must be at least 1, got {group_size}")
+    ctx = RunContext(resolve_device(device), DataConfig.from_options(data_dir, download),
+                     ResultsStore(results))
+    summary = RunSummary(planned=len(specs))
+    pending = [s for s in specs if rerun or not ctx.store.completed(s.hash)]
+    summary.skipped = len(specs) - len(pending)
+    for group in plan_groups(pending, group_size):
+        try:
+            docs = execute_group(group, ctx, progress)
+        except DataError as exc:
+            message = str(exc)
+            if message not in summary.not_run:
+                summary.not_run.append(message)
+            continue
+        for doc in docs:
+            ctx.store.write(doc)
+            summary.ran += 1
+            if doc["status"] == "failed":
+                summary.failed += 1
+                summary.failures.append(
+                    f"{RunSpec.from_json(doc['spec']).label()}: "
+                    f"{doc['error']['type']}: {doc['error']['message']}"
+                )
+            elif doc["status"] == "diverged":
+                summary.diverged += 1
+    return summary
+
+
+def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None
+           ) -> dict[str, str]:
+    """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
+    file path (``-`` for the returned text only). Returns reporter -> rendered text."""
+    loaded = ResultsStore(results).load()
+    rendered = {}
+    for name, path in (outputs or {}).items():
+        reporter = REPORTERS.get(name)()
+        text = reporter.render(loaded)
+        rendered[name] = text
+        if str(path) != "-":
+            target = Path(path)
+            if target.parent and not target.parent.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    return rendered
+
+
+def describe_registered(kind: str) -> list[dict[str, Any]]:
+    """Names, descriptions and parameters of the scenarios, strategies, suites or budgets."""
+    if kind == "scenarios":
+        return [
+            {"name": n, "description": c.description, "version": c.version,
+             "params": describe(c.Params)}
+            for n, c in SCENARIOS.items()
+        ]
+    if kind == "strategies":
+        return [
+            {"name": n, "description": c.description, "batched": c.batched,
+             "settings": list(c.settings), "params": describe(c.Params)}
+            for n, c in STRATEGIES.items()
+        ]
+    if kind == "suites":
+        return [{"name": n, "description": load_suite(n).description}
+                for n in sorted(builtin_suites())]
+    if kind == "budgets":
+        return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
+    raise ConfigError(f"cannot list {kind!r}",
+                      hint="list scenarios, strategies, suites or budgets")

@@ -1,0 +1,156 @@
+"""``clbench``: a thin command line over :mod:`bench.api`.
+
+Exit status: 0 all good; 1 some run failed; 2 bad input (unknown names, bad parameters,
+missing data, unreadable results); 130 interrupted (finished runs are kept: rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench import api
+from bench.errors import ClbenchError
+
+err = Console(stderr=True, highlight=False)
+
+
+class ProgressBar:
+    """Runs and tasks done, on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, total_runs: int):
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, disable=not err.is_terminal, transient=False,
+        )
+        self.runs = self.bar.add_task("runs", total=total_runs)
+        self.tasks = self.bar.add_task("tasks", total=1, visible=False)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def group_started(self, specs, n_tasks):
+        first = specs[0]
+        seeds = ",".join(str(s.seed) for s in specs)
+        self.bar.reset(self.tasks, total=n_tasks, visible=True,
+                       description=f"  {first.strategy} on {first.scenario} [seeds {seeds}]")
+
+    def task_done(self, specs, task):
+        self.bar.advance(self.tasks)
+
+    def group_done(self, specs, docs):
+        self.bar.advance(self.runs, len(specs))
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", help="built-in suite name (smoke, demo, standard) or a TOML file")
+    p.add_argument("--scenario", action="append", default=[], metavar="NAME[:k=v,...]",
+                   help="scenario, repeatable (with --suite: replaces the suite's list)")
+    p.add_argument("--strategy", action="append", default=[], metavar="NAME[:k=v,...]",
+                   help="strategy or module:Class, repeatable")
+    p.add_argument("--seeds", help="e.g. 0,1,2 or 0-4 (default: the suite's, else 0)")
+    p.add_argument("--budget", help="smoke, default or paper (default: the suite's, else default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="dataset folder (default: $CLBENCH_DATA or the user cache)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download missing datasets (also: CLBENCH_OFFLINE=1)")
+    p.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
+    p.add_argument("--rerun", action="store_true", help="run again even if results exist")
+    p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clbench", description="Continual-learning benchmarks: run, keep, report.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lst = sub.add_parser("list", help="list scenarios, strategies, suites or budgets")
+    lst.add_argument("what", nargs="?", default="all",
+                     choices=["all", "scenarios", "strategies", "suites", "budgets"])
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_run_args(sub.add_parser("run", help="run a suite or a scenario x strategy grid"))
+    rep = sub.add_parser("report", help="render the results store")
+    rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
+    rep.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
+    return parser
+
+
+def cmd_list(args) -> int:
+    kinds = ["scenarios", "strategies", "suites", "budgets"] if args.what == "all" \
+        else [args.what]
+    listing = {k: api.describe_registered(k) for k in kinds}
+    if args.json:
+        print(json.dumps(listing, indent=1, default=str))
+        return 0
+    for kind, items in listing.items():
+        print(f"{kind}:")
+        for item in items:
+            print(f"  {item['name']:<18} {item['description']}")
+            for name, type_, default in item.get("params", []):
+                print(f"      {name} ({type_}) = {default!r}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget)
+    for note in notes:
+        err.print(f"note: {note}")
+    if args.dry_run:
+        for spec in specs:
+            print(f"{spec.hash}  {spec.label()}")
+        return 0
+    with ProgressBar(len(specs)) as bar:
+        summary = api.run(specs, args.results, args.device, args.data_dir,
+                          False if args.no_download else None, args.rerun, args.group_size, bar)
+    for message in summary.not_run:
+        err.print(f"not run, data missing: {message}", markup=False)
+    for failure in summary.failures:
+        err.print(f"failed: {failure}", markup=False)
+    err.print(
+        f"{summary.planned} planned: {summary.ran} ran, {summary.skipped} already done, "
+        f"{summary.failed} failed, {summary.diverged} diverged"
+        + (f", {len(summary.not_run)} group(s) without data" if summary.not_run else "")
+        + f"; results in {args.results}", markup=False)
+    return summary.exit_code
+
+
+def cmd_report(args) -> int:
+    outputs = {}
+    if args.json:
+        outputs["json"] = args.json
+    if not outputs:
+        raise ClbenchError("no output requested", hint="add --json FILE (or --json - for stdout)")
+    rendered = api.report(args.results, outputs)
+    for name, path in outputs.items():
+        if path == "-":
+            print(rendered[name])
+        else:
+            err.print(f"wrote {name} report to {path}", markup=False)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command]
+    try:
+        return handler(args)
+    except ClbenchError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted: finished runs are saved; run the same command again to resume",
+                  markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

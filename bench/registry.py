@@ -1,0 +1,136 @@
+"""One registry mechanism for scenarios, strategies and reporters.
+
+Three ways in, one lookup:
+
+* ``@STRATEGIES.register("name")`` on a class (clbench's own, or a user's in-process code);
+* an entry point in the group ``clbench.strategies`` (``clbench.scenarios``, ``clbench.reporters``)
+  for a package that ships a method;
+* ``"some.module:Class"`` on the command line or in a suite, for unpackaged code.
+
+Nothing is imported at import time: built-in modules and entry points are loaded on the first
+lookup or listing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from typing import Generic, TypeVar
+
+from bench.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names -> classes of one kind (``kind`` is used in messages only)."""
+
+    def __init__(self, kind: str, entry_point_group: str, builtin_modules: Iterable[str]):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._builtin_modules = tuple(builtin_modules)
+        self._classes: dict[str, type[T]] = {}
+        self._loaded = False
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        """Class decorator: register ``cls`` under ``name`` and set ``cls.name``."""
+
+        def decorate(cls: type[T]) -> type[T]:
+            existing = self._classes.get(name)
+            if existing is not None and existing is not cls:
+                raise ConfigError(
+                    f"two {self.kind}s are registered as {name!r}: "
+                    f"{_qualname(existing)} and {_qualname(cls)}",
+                    hint="rename one of them",
+                )
+            cls.name = name  # type: ignore[attr-defined]
+            self._classes[name] = cls
+            return cls
+
+        return decorate
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self._builtin_modules:
+            importlib.import_module(module)
+        for ep in metadata.entry_points(group=self.entry_point_group):
+            if ep.name in self._classes:
+                continue
+            try:
+                cls = ep.load()
+            except Exception as exc:  # a broken plugin must not break the others
+                raise ConfigError(
+                    f"the {self.kind} plugin {ep.name!r} ({ep.value}) failed to import: {exc}",
+                    hint=f"fix or uninstall the package that declares it in {ep.group!r}",
+                ) from exc
+            self.register(ep.name)(cls)
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._classes)
+
+    def items(self) -> list[tuple[str, type[T]]]:
+        self._load()
+        return sorted(self._classes.items())
+
+    def get(self, name: str) -> type[T]:
+        """The class registered as ``name``, or imported from ``"module:Class"``."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if ":" in name:
+            return self._import_path(name)
+        self._load()
+        try:
+            return self._classes[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._classes, n=3, cutoff=0.5)
+            suggestion = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}",
+                hint=f"{suggestion}known {self.kind}s: {', '.join(sorted(self._classes))}; "
+                f"or give your own as 'package.module:Class'",
+            ) from None
+
+    def _import_path(self, path: str) -> type[T]:
+        module_name, _, attr = path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot import module {module_name!r} for {self.kind} {path!r}: {exc}",
+                hint="check the module is on PYTHONPATH (or installed) and the name is spelled "
+                "'package.module:Class'",
+            ) from exc
+        cls = module
+        for part in attr.split("."):
+            cls = getattr(cls, part, None)
+            if cls is None:
+                raise ConfigError(
+                    f"module {module_name!r} has no attribute {attr!r} for {self.kind} {path!r}"
+                )
+        if not isinstance(cls, type):
+            raise ConfigError(f"{self.kind} {path!r} is not a class")
+        if getattr(cls, "name", None) is None or cls.__dict__.get("name") is None:
+            cls.name = path  # type: ignore[attr-defined]
+        return cls
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+SCENARIOS: Registry = Registry(
+    "scenario",
+    "clbench.scenarios",
+    ["scenarios.permuted", "scenarios.split"],
+)
+STRATEGIES: Registry = Registry(
+    "strategy",
+    "clbench.strategies",
+    ["strategies.naive", "strategies.joint"],
+)
+REPORTERS: Registry = Registry("reporter", "clbench.reporters", ["reports.json_report"])

@@ -1,0 +1,136 @@
+"""Run specs: what one run is, frozen, with a stable hash.
+
+A spec names the scenario and strategy with their *resolved* parameters (defaults filled in),
+the scenario's version, the seed and the budget. Its hash is the SHA-256 of its canonical JSON,
+so it is the same on every machine and Python version, and changes whenever anything that
+defines the experiment changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bench.budget import get_budget
+from bench.errors import ConfigError
+from bench.params import parse_named, resolve
+from bench.registry import SCENARIOS, STRATEGIES
+
+
+def _frozen(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    scenario: str
+    scenario_version: str
+    scenario_params: tuple[tuple[str, Any], ...]
+    strategy: str
+    strategy_params: tuple[tuple[str, Any], ...]
+    seed: int
+    budget: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "scenario_version": self.scenario_version,
+            "scenario_params": dict(self.scenario_params),
+            "strategy": self.strategy,
+            "strategy_params": dict(self.strategy_params),
+            "seed": self.seed,
+            "budget": self.budget,
+        }
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> RunSpec:
+        return RunSpec(
+            doc["scenario"],
+            str(doc["scenario_version"]),
+            _frozen(doc["scenario_params"]),
+            doc["strategy"],
+            _frozen(doc["strategy_params"]),
+            int(doc["seed"]),
+            doc["budget"],
+        )
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+    def group_key(self) -> tuple:
+        """Specs that differ only in seed share this key."""
+        return (self.scenario, self.scenario_version, self.scenario_params, self.strategy,
+                self.strategy_params, self.budget)
+
+    def label(self) -> str:
+        return f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget})"
+
+
+def make_scenario(name: str, params: Mapping[str, Any]):
+    cls = SCENARIOS.get(name)
+    return cls(resolve(cls.Params, [params], f"scenario {name!r}"))
+
+
+def make_specs(
+    scenario: str | tuple[str, Mapping[str, Any]],
+    strategy: str | tuple[str, Mapping[str, Any]],
+    seeds: list[int],
+    budget: str,
+) -> list[RunSpec]:
+    """Specs for one scenario x strategy over ``seeds``; ``scenario`` and ``strategy`` are
+    ``"name:key=value,..."`` strings or ``(name, params)`` pairs. Raises ConfigError for
+    unknown names, bad parameters, or a strategy that is not defined for the scenario."""
+    get_budget(budget)
+    sc_name, sc_params = parse_named(scenario) if isinstance(scenario, str) else scenario
+    st_name, st_params = parse_named(strategy) if isinstance(strategy, str) else strategy
+    sc = make_scenario(sc_name, sc_params)
+    st_cls = STRATEGIES.get(st_name)
+    resolved_st = st_cls.resolve_params(sc.name, budget, st_params)
+    reason = st_cls.unsupported(sc.info(seeds[0] if seeds else 0))
+    if reason:
+        raise ConfigError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seeds must be non-negative integers, got {seed!r}")
+    return [
+        RunSpec(
+            sc.name,
+            sc.version,
+            _frozen(dataclasses.asdict(sc.params)),
+            st_cls.name,
+            _frozen(dataclasses.asdict(resolved_st)),
+            seed,
+            budget,
+        )
+        for seed in seeds
+    ]
+
+
+def parse_seeds(text: str | int | list) -> list[int]:
+    """``"0,1,2"``, ``"0-4"`` (inclusive), ``3`` or ``[0, 1]`` -> a list of seeds."""
+    if isinstance(text, list):
+        items = text
+    elif isinstance(text, int) and not isinstance(text, bool):
+        items = [text]
+    else:
+        items = []
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, dash, hi = part.partition("-")
+            try:
+                items.extend(range(int(lo), int(hi) + 1) if dash else [int(part)])
+            except ValueError:
+                raise ConfigError(
+                    f"cannot read seeds {text!r}", hint="write seeds as 0,1,2 or 0-4"
+                ) from None
+    if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items):
+        raise ConfigError(f"seeds must be non-negative integers, got {text!r}",
+                          hint="write seeds as 0,1,2 or 0-4")
+    return list(dict.fromkeys(items))

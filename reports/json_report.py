@@ -1,0 +1,53 @@
+"""JSON report: every run with its spec, accuracy matrix and the metrics computed from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from bench.identity import clbench_version
+from bench.metrics import all_metrics
+from bench.registry import REPORTERS
+from bench.results import SCHEMA_VERSION, LoadedResults
+
+
+def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """One run as reported: raw observations plus metrics computed now, never stored."""
+    error = doc.get("error")
+    return {
+        "spec_hash": doc["spec_hash"],
+        "spec": doc["spec"],
+        "status": doc["status"],
+        "error": None if not error else f"{error.get('type')}: {error.get('message')}",
+        "scenario": {k: doc["scenario"].get(k)
+                     for k in ("name", "version", "setting", "n_tasks", "backbone", "data")},
+        "hyperparameters": doc.get("hyperparameters"),
+        "accuracy_matrix": doc["accuracy_matrix"],
+        "param_counts": doc["param_counts"],
+        "metrics": all_metrics(doc["accuracy_matrix"], doc["param_counts"]),
+        "wall_time_s": doc.get("wall_time_s"),
+        "train_time_s": doc.get("train_time_s"),
+        "peak_host_memory_bytes": doc.get("peak_host_memory_bytes"),
+        "peak_device_memory_bytes": doc.get("peak_device_memory_bytes"),
+        "group": doc.get("group"),
+        "identity": doc["identity"],
+        "finished_at": doc.get("finished_at"),
+    }
+
+
+@REPORTERS.register("json")
+class JsonReporter:
+    description = "every run with its spec, accuracy matrix and computed metrics"
+
+    def render(self, loaded: LoadedResults) -> str:
+        return json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "clbench_version": clbench_version(),
+                "runs": [run_summary(d) for d in loaded.runs],
+                "problems": loaded.problems,
+            },
+            indent=1,
+        )
