@@ -9,6 +9,7 @@ a wrong key or value is a :class:`ConfigError` listing the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ def resolve(params_cls: type, layers: list[Mapping[str, Any]], owner: str) -> An
     for layer in layers:
         for key, raw in layer.items():
             if key not in types_:
-                close = [k for k in types_ if k.startswith(key[:2])] if key else []
+                close = difflib.get_close_matches(key, types_, n=1, cutoff=0.6)
                 raise ConfigError(
                     f"{owner} has no parameter {key!r}",
                     hint=f"valid parameters: {_listing(params_cls)}"

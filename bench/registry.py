@@ -45,7 +45,8 @@ class Registry(Generic[T]):
                     f"{_qualname(existing)} and {_qualname(cls)}",
                     hint="rename one of them",
                 )
-            cls.name = name  # type: ignore[attr-defined]
+            if cls.__dict__.get("name") is None:  # a second registration is an alias
+                cls.name = name  # type: ignore[attr-defined]
             self._classes[name] = cls
             return cls
 

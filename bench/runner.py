@@ -56,7 +56,8 @@ def resolve_device(text: str | torch.device | None) -> torch.device:
     try:
         device = torch.device(text)
     except RuntimeError:
-        raise ConfigError(f"unknown device {text!r}", hint="use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"unknown device {text!r}",
+                          hint="use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device {text!r} requested but CUDA is not available here",
@@ -144,7 +145,7 @@ def _finite_members(model: torch.nn.Module, members: int) -> torch.Tensor:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def execute_group(specs: list[RunSpec], ctx: RunContext,

@@ -44,7 +44,7 @@ class JsonReporter:
         return json.dumps(
             {
                 "schema_version": SCHEMA_VERSION,
-                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "clbench_version": clbench_version(),
                 "runs": [run_summary(d) for d in loaded.runs],
                 "problems": loaded.problems,

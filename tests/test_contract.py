@@ -1,0 +1,59 @@
+"""Every registered strategy on every scenario at the smoke budget: the harness contract."""
+
+import math
+
+import pytest
+
+from bench import api
+from bench.models import ModelFactory, parameter_count
+from bench.registry import STRATEGIES
+from bench.spec import make_scenario
+from tests.conftest import requires
+
+SCENARIOS = [
+    ("split-digits:setting=class", []),
+    ("split-digits:setting=task", []),
+    ("split-digits:setting=domain", []),
+    ("permuted-digits:n_tasks=3,setting=domain", []),
+    ("permuted-digits:n_tasks=3,setting=task", []),
+    ("permuted-digits:n_tasks=2,setting=class", []),
+    ("split-mnist:setting=class", ["MNIST"]),
+    ("split-mnist:setting=task", ["MNIST"]),
+    ("permuted-mnist:n_tasks=3", ["MNIST"]),
+    ("split-cifar10:setting=task,backbone=convnet", ["cifar-10-subset-bin"]),
+    ("split-cifar100:setting=class,backbone=convnet", []),  # generated CIFAR-100 files
+    ("split-cifar100:n_tasks=20,setting=task,backbone=convnet", []),
+]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+@pytest.mark.parametrize("scenario,needs", SCENARIOS)
+def test_strategy_contract(strategy, scenario, needs, data_dir, tmp_path):
+    requires(data_dir, *needs)
+    specs, _ = api.plan(scenarios=[scenario], strategies=[strategy], seeds="0,1", budget="smoke")
+    summary = api.run(specs, results=tmp_path, device="cpu", data_dir=data_dir, download=False)
+    assert (summary.ran, summary.failed, summary.not_run) == (2, 0, [])
+    loaded = api.ResultsStore(tmp_path).load()
+    assert loaded.problems == [] and len(loaded.runs) == 2
+    sc = make_scenario(specs[0].scenario, dict(specs[0].scenario_params))
+    info = sc.info(0)
+    T = info.n_tasks
+    expected_params = parameter_count(
+        ModelFactory(info.backbone, info.input_shape, info.n_outputs, "cpu")([0]))
+    for doc in loaded.runs:
+        assert doc["status"] == "ok", doc["error"]
+        R = doc["accuracy_matrix"]
+        assert len(R) == T + 1 and all(len(row) == T for row in R)
+        assert all(v is not None and 0.0 <= v <= 1.0 for row in R for v in row)
+        assert doc["param_counts"] == [expected_params] * (T + 1)
+        assert len(doc["train_time_s"]) == T and all(t > 0 for t in doc["train_time_s"])
+        assert len(doc["eval_time_s"]) == T + 1
+        assert doc["group"]["size"] == (2 if STRATEGIES.get(strategy).batched else 1)
+        assert doc["scenario"]["setting"] == info.setting
+        assert doc["scenario"]["data"]["n_train"] > 0
+        assert doc["identity"]["torch"] and doc["identity"]["device"] == "cpu"
+        assert doc["peak_host_memory_bytes"] > 0
+        assert not math.isnan(doc["wall_time_s"])
+    # Members of a group are distinct runs, not copies.
+    a, b = sorted(loaded.runs, key=lambda d: d["spec"]["seed"])
+    assert (a["spec"]["seed"], b["spec"]["seed"]) == (0, 1)

@@ -1,0 +1,88 @@
+import math
+
+import numpy as np
+import pytest
+
+from bench import metrics
+
+NAN = float("nan")
+
+# T = 3. Row 0: untrained model; row i: after task i.
+R = [
+    [0.10, 0.20, 0.30],
+    [0.90, 0.25, 0.35],
+    [0.70, 0.80, 0.40],
+    [0.60, 0.75, 0.85],
+]
+
+
+def test_acc_is_mean_of_last_row():
+    assert metrics.acc(R) == pytest.approx((0.60 + 0.75 + 0.85) / 3)
+
+
+def test_bwt_by_hand():
+    # (R[3][1] - R[1][1] + R[3][2] - R[2][2]) / 2
+    assert metrics.bwt(R) == pytest.approx(((0.60 - 0.90) + (0.75 - 0.80)) / 2)
+
+
+def test_fwt_uses_row_zero_as_baseline():
+    # (R[1][2] - b[2] + R[2][3] - b[3]) / 2
+    assert metrics.fwt(R) == pytest.approx(((0.25 - 0.20) + (0.40 - 0.30)) / 2)
+
+
+def test_forgetting_is_max_based():
+    # f_1 = max(0.90, 0.70) - 0.60; f_2 = max(0.25, 0.80) - 0.75
+    assert metrics.forgetting(R) == pytest.approx(((0.90 - 0.60) + (0.80 - 0.75)) / 2)
+
+
+def test_learning_accuracy_is_mean_diagonal():
+    assert metrics.learning_accuracy(R) == pytest.approx((0.90 + 0.80 + 0.85) / 3)
+
+
+def test_forgetting_can_differ_from_minus_bwt():
+    # Accuracy on task 1 peaks after task 2: forgetting counts from the peak, BWT from R[1][1].
+    r = [[0.0, 0.0], [0.5, 0.1], [0.4, 0.9]]
+    assert metrics.bwt(r) == pytest.approx(-0.1)
+    assert metrics.forgetting(r) == pytest.approx(0.1)
+    r2 = [[0.0, 0.0, 0.0], [0.5, 0.1, 0.1], [0.8, 0.9, 0.1], [0.6, 0.8, 0.9]]
+    assert metrics.bwt(r2) == pytest.approx(((0.6 - 0.5) + (0.8 - 0.9)) / 2)
+    assert metrics.forgetting(r2) == pytest.approx(((0.8 - 0.6) + (0.9 - 0.8)) / 2)
+
+
+def test_single_task():
+    r = [[0.1], [0.95]]
+    assert metrics.acc(r) == pytest.approx(0.95)
+    assert metrics.learning_accuracy(r) == pytest.approx(0.95)
+    for fn in (metrics.bwt, metrics.fwt, metrics.forgetting):
+        assert math.isnan(fn(r))
+
+
+def test_missing_rows_make_dependent_metrics_undefined():
+    r = [row[:] for row in R]
+    r[3] = [None, None, None]  # the run stopped after task 2
+    assert math.isnan(metrics.acc(r))
+    assert math.isnan(metrics.bwt(r))
+    assert math.isnan(metrics.forgetting(r))
+    assert math.isnan(metrics.learning_accuracy(r))
+    # FWT needs rows 0..T-1 only
+    assert metrics.fwt(r) == pytest.approx(((0.25 - 0.20) + (0.40 - 0.30)) / 2)
+    out = metrics.all_metrics(r, [10, 10, None, None])
+    assert out["acc"] is None and out["param_growth"] is None
+    assert out["fwt"] == pytest.approx(0.075)
+
+
+def test_parameter_growth():
+    assert metrics.parameter_growth([100, 150, 200]) == 2.0
+    assert math.isnan(metrics.parameter_growth([]))
+
+
+def test_shape_is_checked():
+    with pytest.raises(ValueError, match=r"\(T \+ 1, T\)"):
+        metrics.acc([[0.1, 0.2], [0.3, 0.4]])
+
+
+def test_accepts_numpy_with_nan():
+    m = np.array(R)
+    m[0, 0] = NAN
+    assert metrics.acc(m) == pytest.approx(metrics.acc(R))
+    assert math.isnan(metrics.fwt([[NAN, 0.2], [0.9, 0.3], [0.8, 0.9]])) is False
