@@ -27,8 +27,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Names -> classes of one kind (``kind`` is used in messages only)."""
 
-    def __init__(self, kind: str, entry_point_group: str, builtin_modules: Iterable[str]):
+    def __init__(self, kind: str, entry_point_group: str, builtin_modules: Iterable[str],
+                 required: Iterable[str] = ()):
         self.kind = kind
+        self.required = tuple(required)  # attributes a class must have to be of this kind
         self.entry_point_group = entry_point_group
         self._builtin_modules = tuple(builtin_modules)
         self._classes: dict[str, type[T]] = {}
@@ -38,6 +40,7 @@ class Registry(Generic[T]):
         """Class decorator: register ``cls`` under ``name`` and set ``cls.name``."""
 
         def decorate(cls: type[T]) -> type[T]:
+            self._check_kind(cls, name)
             existing = self._classes.get(name)
             if existing is not None and existing is not cls:
                 raise ConfigError(
@@ -70,6 +73,17 @@ class Registry(Generic[T]):
                 ) from exc
             self.register(ep.name)(cls)
 
+    def _check_kind(self, cls: object, name: str) -> None:
+        if not isinstance(cls, type):
+            raise ConfigError(f"{self.kind} {name!r} is not a class")
+        missing = [attr for attr in self.required if not hasattr(cls, attr)]
+        if missing:
+            raise ConfigError(
+                f"{name!r} ({_qualname(cls)}) is not a {self.kind}: it lacks "
+                f"{', '.join(missing)}",
+                hint=f"a {self.kind} provides {', '.join(self.required)}",
+            )
+
     def names(self) -> list[str]:
         self._load()
         return sorted(self._classes)
@@ -100,9 +114,10 @@ class Registry(Generic[T]):
         module_name, _, attr = path.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
+        except Exception as exc:  # a user's module may fail in any way while importing
             raise ConfigError(
-                f"cannot import module {module_name!r} for {self.kind} {path!r}: {exc}",
+                f"cannot import module {module_name!r} for {self.kind} {path!r}: "
+                f"{type(exc).__name__}: {exc}",
                 hint="check the module is on PYTHONPATH (or installed) and the name is spelled "
                 "'package.module:Class'",
             ) from exc
@@ -113,8 +128,7 @@ class Registry(Generic[T]):
                 raise ConfigError(
                     f"module {module_name!r} has no attribute {attr!r} for {self.kind} {path!r}"
                 )
-        if not isinstance(cls, type):
-            raise ConfigError(f"{self.kind} {path!r} is not a class")
+        self._check_kind(cls, path)
         if getattr(cls, "name", None) is None or cls.__dict__.get("name") is None:
             cls.name = path  # type: ignore[attr-defined]
         return cls
@@ -128,10 +142,13 @@ SCENARIOS: Registry = Registry(
     "scenario",
     "clbench.scenarios",
     ["scenarios.permuted", "scenarios.split"],
+    required=("Params", "version", "info", "build", "batch_key"),
 )
 STRATEGIES: Registry = Registry(
     "strategy",
     "clbench.strategies",
     ["strategies.naive", "strategies.joint"],
+    required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
 )
-REPORTERS: Registry = Registry("reporter", "clbench.reporters", ["reports.json_report"])
+REPORTERS: Registry = Registry("reporter", "clbench.reporters", ["reports.json_report"],
+                               required=("render",))

@@ -106,6 +106,10 @@ def validate(doc: Any) -> str | None:
     missing = [k for k in REQUIRED_KEYS if k not in doc]
     if missing:
         return f"missing keys {', '.join(missing)}"
+    for key, kind in (("spec", dict), ("scenario", dict), ("identity", dict),
+                      ("param_counts", list), ("spec_hash", str)):
+        if not isinstance(doc[key], kind):
+            return f"{key!r} must be a JSON {'object' if kind is dict else kind.__name__}"
     if doc["status"] not in STATUSES:
         return f"unknown status {doc['status']!r}"
     R = doc["accuracy_matrix"]

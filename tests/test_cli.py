@@ -227,7 +227,6 @@ def test_bad_input_missing_data_names_the_expected_path(tmp_path, capsys):
     assert code == 2, err
     assert "Traceback" not in err and out == ""
     assert "data missing" in err and "MNIST" in err
-    # Compare without whitespace: rich may wrap a long path (see the xfail test below).
     squeezed = "".join(err.split())
     assert str(empty / "MNIST" / "raw" / "train-images-idx3-ubyte") in squeezed
     assert "--no-download" in squeezed  # the hint says how to fix it
@@ -253,10 +252,6 @@ def test_bad_input_cuda_unavailable(tmp_path, capsys):
     assert not results.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench/cli.py:20: the rich Console hard-wraps stderr at the terminal width (80 columns "
-    "when piped), folding long paths in error messages across lines; use soft_wrap=True"),
-    raises=AssertionError)
 def test_error_message_keeps_long_paths_on_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     missing = tmp_path / ("long-directory-name-" * 8) / "suite.toml"
@@ -265,10 +260,6 @@ def test_error_message_keeps_long_paths_on_one_line(tmp_path, capsys, monkeypatc
     assert err.splitlines()[0] == f"error: no suite named {str(missing)!r} and no such file"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench/registry.py:_import_path catches ImportError only: a module:Class whose module "
-    "raises anything else at import escapes as a traceback instead of exit status 2"),
-    raises=RuntimeError)
 def test_bad_input_plugin_module_that_fails_to_import(tmp_path, capsys, monkeypatch):
     (tmp_path / "clbench_broken_plugin.py").write_text('raise RuntimeError("plugin broken")\n')
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -277,10 +268,6 @@ def test_bad_input_plugin_module_that_fails_to_import(tmp_path, capsys, monkeypa
     assert_bad_input(code, out, err, "clbench_broken_plugin", "plugin broken")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench/registry.py:_import_path accepts any class: one that is not a strategy fails later "
-    "in bench/spec.py:make_specs (st_cls.resolve_params) with an AttributeError traceback"),
-    raises=AttributeError)
 def test_bad_input_class_that_is_not_a_strategy(capsys):
     code, out, err = clbench(capsys, *RUN, "--scenario", "split-digits",
                              "--strategy", "bench.api:RunSummary", "--dry-run")
@@ -392,11 +379,6 @@ def test_run_replaces_a_corrupt_result(store, capsys):
     assert len(stored(store)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench/results.py:validate checks keys but not their types: a document whose 'scenario' "
-    "is not an object passes, and reports/json_report.py:run_summary then crashes with "
-    "AttributeError instead of listing it in 'problems'"),
-    raises=AttributeError)
 def test_report_survives_a_document_with_wrong_types(store, capsys):
     doc = json.loads(stored(store)[0].read_text())
     doc["scenario"] = ["not", "an", "object"]
