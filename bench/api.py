@@ -27,7 +27,8 @@ class RunSummary:
     skipped: int = 0  # results already in the store
     failed: int = 0
     diverged: int = 0
-    not_run: list[str] = dataclasses.field(default_factory=list)  # data missing: why
+    without_data: int = 0  # runs not run because their dataset is missing
+    not_run: list[str] = dataclasses.field(default_factory=list)  # why, once per dataset
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
 
@@ -93,6 +94,7 @@ def run(
         try:
             docs = execute_group(group, ctx, progress)
         except DataError as exc:
+            summary.without_data += len(group)
             message = str(exc)
             if message not in summary.not_run:
                 summary.not_run.append(message)

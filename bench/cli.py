@@ -118,7 +118,7 @@ def cmd_run(args) -> int:
     err.print(
         f"{summary.planned} planned: {summary.ran} ran, {summary.skipped} already done, "
         f"{summary.failed} failed, {summary.diverged} diverged"
-        + (f", {len(summary.not_run)} group(s) without data" if summary.not_run else "")
+        + (f", {summary.without_data} without data" if summary.without_data else "")
         + f"; results in {args.results}", markup=False)
     return summary.exit_code
 
