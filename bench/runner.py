@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from bench.budget import get_budget
-from bench.errors import ConfigError
+from bench.errors import ClbenchError, ConfigError, DataError
 from bench.identity import run_identity
 from bench.models import ModelFactory, member_count, parameter_count
 from bench.params import resolve
@@ -168,8 +168,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
         torch.cuda.reset_peak_memory_stats(device)
     host_peak_scope = "group" if _reset_host_peak() else "process"
     t_start = time.perf_counter()
-    data = scenario.build(seeds, budget, device, ctx.data)  # DataError propagates: bad input
-    info = data.info
+    info = scenario.info(seeds[0])
+    data_source: dict[str, Any] = {}
     T = info.n_tasks
     if progress:
         progress.group_started(specs, T)
@@ -182,6 +182,14 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     error = None
     setup_time = None
     try:
+        try:
+            data = scenario.build(seeds, budget, device, ctx.data)
+        except ClbenchError:
+            raise
+        except Exception as exc:  # a broken file caught late is still the data's fault
+            raise DataError(f"cannot build {first.scenario!r}: {type(exc).__name__}: {exc}"
+                            ) from exc
+        data_source = data.data_source
         strategy = strategy_cls(params)
         if strategy.batched is False and S != 1:
             raise RuntimeError("an unbatched strategy was given a group of several seeds")
@@ -216,6 +224,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
                 progress.task_done(specs, t - 1)
             if all(d is not None for d in diverged_after):
                 break
+    except ClbenchError:
+        raise  # bad input (missing data): nothing was measured, nothing is stored
     except Exception as exc:  # the strategy's failure is a result, not a crash of the suite
         error = {
             "type": type(exc).__name__,
@@ -237,7 +247,7 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
             "error": error,
             "diverged_after_task": diverged_after[s],
             "identity": identity,
-            "scenario": {**info.to_json(), "data": data.data_source},
+            "scenario": {**info.to_json(), "data": data_source},
             "hyperparameters": {
                 "strategy": dict(spec.strategy_params),
                 "scenario": dict(spec.scenario_params),

@@ -8,6 +8,7 @@ is gathered and normalised in a few tensor ops, with no per-sample Python.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -180,7 +181,7 @@ class ScenarioData:
     data_source: dict[str, Any]
 
 
-class Scenario:
+class Scenario(ABC):
     """Base class of scenarios. Subclasses set ``version``, ``Params`` and ``description``."""
 
     name: ClassVar[str]
@@ -191,16 +192,16 @@ class Scenario:
     def __init__(self, params: Any):
         self.params = params
 
+    @abstractmethod
     def info(self, seed: int) -> ScenarioInfo:
         """The scenario as run with ``seed`` (task order may depend on it)."""
-        raise NotImplementedError
 
     def batch_key(self, seed: int) -> Any:
         """Seeds with equal keys can train as one batched group (same task structure)."""
         return None
 
+    @abstractmethod
     def build(
         self, seeds: list[int], budget: Budget, device: torch.device, data: Any
     ) -> ScenarioData:
         """Data for the members ``seeds`` (which share one ``batch_key``) on ``device``."""
-        raise NotImplementedError
