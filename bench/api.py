@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import BUDGETS
-from bench.errors import ConfigError, DataError
+from bench.errors import ConfigError, DataError, ResultsError
 from bench.params import describe
 from bench.registry import REPORTERS, SCENARIOS, STRATEGIES
 from bench.results import ResultsStore
@@ -113,22 +113,79 @@ def run(
     return summary
 
 
-def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None
+def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
+           generated_at: str | None = None, metadata: dict[str, Any] | None = None
            ) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
-    file path (``-`` for the returned text only). Returns reporter -> rendered text."""
+    file path (``-`` for the returned text only). Returns reporter -> rendered text.
+    ``generated_at`` and ``metadata`` freeze the report date and metadata entries (for
+    reporters that take them: json, markdown, html, csv)."""
     loaded = ResultsStore(results).load()
     rendered = {}
     for name, path in (outputs or {}).items():
-        reporter = REPORTERS.get(name)()
+        cls = REPORTERS.get(name)
+        try:
+            reporter = cls(generated_at=generated_at, metadata=metadata)
+        except TypeError:  # a plugin reporter without these options
+            reporter = cls()
         text = reporter.render(loaded)
         rendered[name] = text
-        if str(path) != "-":
-            target = Path(path)
-            if target.parent and not target.parent.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+        _write(path, text)
     return rendered
+
+
+def _write(path: str | Path, text: str) -> None:
+    if str(path) == "-":
+        return
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc}") from exc
+
+
+def _leaderboard(results: str | Path, generated_at: str | None = None):
+    from reports.aggregate import aggregate
+
+    loaded = ResultsStore(results).load()
+    if not loaded.runs:
+        raise ResultsError(f"no readable results in {results}"
+                           + (f" ({len(loaded.problems)} unreadable)" if loaded.problems else ""),
+                           hint="point it at a directory written by `clbench run`")
+    return aggregate(loaded.runs, loaded.problems, generated_at)
+
+
+def compare(candidate: str, baselines: Sequence[str] = (),
+            results: str | Path = DEFAULT_RESULTS,
+            outputs: dict[str, str | Path] | None = None, alpha: float = 0.05,
+            generated_at: str | None = None) -> dict[str, str]:
+    """The candidate strategy against baselines (every other strategy by default), per
+    scenario, with Welch's t-test. ``outputs`` maps ``markdown``/``html`` to a path (``-``:
+    returned only); the Markdown is always returned."""
+    from reports.compare import compare as compare_cells
+    from reports.compare import render_comparison_html, render_comparison_markdown
+
+    cmp = compare_cells(_leaderboard(results, generated_at), candidate, baselines)
+    rendered = {"markdown": render_comparison_markdown(cmp, alpha)}
+    for name, path in (outputs or {}).items():
+        if name == "html":
+            rendered["html"] = render_comparison_html(cmp, alpha)
+        elif name != "markdown":
+            raise ConfigError(f"no {name!r} output for compare", hint="markdown or html")
+        _write(path, rendered[name])
+    return rendered
+
+
+def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
+         max_drop: float = 0.01, alpha: float = 0.05):
+    """Compare two results stores cell by cell: (GateResult, Markdown summary).
+    ``GateResult.exit_code`` is 1 when a cell regressed significantly, else 0."""
+    from reports.compare import gate as gate_cells
+    from reports.compare import render_gate_markdown
+
+    result = gate_cells(_leaderboard(baseline), _leaderboard(current), metric, max_drop, alpha)
+    return result, render_gate_markdown(result)
 
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:

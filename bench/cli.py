@@ -1,7 +1,8 @@
 """``clbench``: a thin command line over :mod:`bench.api`.
 
-Exit status: 0 all good; 1 some run failed; 2 bad input (unknown names, bad parameters,
-missing data, unreadable results); 130 interrupted (finished runs are kept: rerun to resume).
+Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
+(unknown names, bad parameters, missing data, unreadable results); 130 interrupted (finished
+runs are kept: rerun to resume).
 """
 
 from __future__ import annotations
@@ -81,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the results store")
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     rep.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
+    rep.add_argument("--markdown", metavar="FILE",
+                     help="write the Markdown leaderboard (- for stdout)")
+    rep.add_argument("--html", metavar="FILE", help="write the self-contained HTML leaderboard")
+    rep.add_argument("--csv", metavar="FILE",
+                     help="write one CSV row per scenario x strategy (- for stdout)")
+    cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
+    cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
+                     help="strategy name or leaderboard label")
+    cmp.add_argument("--baselines", metavar="S1,S2",
+                     help="comma-separated strategies (default: every other strategy)")
+    cmp.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
+    cmp.add_argument("--markdown", metavar="FILE", help="write the Markdown comparison")
+    cmp.add_argument("--html", metavar="FILE", help="write the HTML comparison")
+    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    gat = sub.add_parser("gate", help="fail (exit 1) when a cell regressed against a baseline")
+    gat.add_argument("--baseline", required=True, metavar="OLD_RESULTS",
+                     help="results directory to compare against")
+    gat.add_argument("--current", required=True, metavar="NEW_RESULTS",
+                     help="results directory under test")
+    gat.add_argument("--metric", default="acc",
+                     help="acc, bwt, fwt, forgetting or learning_accuracy (default acc)")
+    gat.add_argument("--max-drop", type=float, default=0.01,
+                     help="largest tolerated worsening of the metric's mean (default 0.01)")
+    gat.add_argument("--alpha", type=float, default=0.05,
+                     help="significance level of Welch's t-test (default 0.05)")
+    gat.add_argument("--markdown", metavar="FILE", help="also write the summary to FILE")
     return parser
 
 
@@ -125,10 +152,12 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     outputs = {}
-    if args.json:
-        outputs["json"] = args.json
+    for name in ("json", "markdown", "html", "csv"):
+        if getattr(args, name):
+            outputs[name] = getattr(args, name)
     if not outputs:
-        raise ClbenchError("no output requested", hint="add --json FILE (or --json - for stdout)")
+        raise ClbenchError("no output requested",
+                           hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
     rendered = api.report(args.results, outputs)
     for name, path in outputs.items():
         if path == "-":
@@ -138,9 +167,32 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip()]
+    outputs = {k: getattr(args, k) for k in ("markdown", "html") if getattr(args, k)}
+    rendered = api.compare(args.candidate, baselines, args.results, outputs, args.alpha)
+    if "markdown" not in outputs or outputs["markdown"] == "-":
+        print(rendered["markdown"])
+    for name, path in outputs.items():
+        if path != "-":
+            err.print(f"wrote {name} comparison to {path}", markup=False)
+    return 0
+
+
+def cmd_gate(args) -> int:
+    result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha)
+    print(text)
+    if args.markdown:
+        api._write(args.markdown, text)
+    err.print(f"gate: {len(result.regressions)} regression(s) in {len(result.rows)} cell(s)",
+              markup=False)
+    return result.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command]
+    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report,
+               "compare": cmd_compare, "gate": cmd_gate}[args.command]
     try:
         return handler(args)
     except ClbenchError as exc:

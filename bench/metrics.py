@@ -19,7 +19,10 @@ NAN = float("nan")
 
 def as_matrix(R: Sequence[Sequence[float | None]] | np.ndarray) -> np.ndarray:
     """``R`` as a float array, None -> NaN; checks the ``(T + 1, T)`` shape."""
-    m = np.array([[NAN if v is None else v for v in row] for row in R], dtype=float)
+    if isinstance(R, np.ndarray) and R.dtype == float:
+        m = R  # already converted (the report computes every metric from one array)
+    else:
+        m = np.array([[NAN if v is None else v for v in row] for row in R], dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] + 1 or m.shape[1] < 1:
         raise ValueError(f"accuracy matrix must have shape (T + 1, T), got {m.shape}")
     return m

@@ -147,8 +147,10 @@ SCENARIOS: Registry = Registry(
 STRATEGIES: Registry = Registry(
     "strategy",
     "clbench.strategies",
-    ["strategies.naive", "strategies.joint"],
+    ["strategies.naive", "strategies.joint", "strategies.pnn", "strategies.net2net"],
     required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
 )
-REPORTERS: Registry = Registry("reporter", "clbench.reporters", ["reports.json_report"],
+REPORTERS: Registry = Registry("reporter", "clbench.reporters",
+                               ["reports.json_report", "reports.markdown_report",
+                                "reports.html_report", "reports.csv_report"],
                                required=("render",))

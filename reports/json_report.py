@@ -1,8 +1,8 @@
-"""JSON report: every run with its spec, accuracy matrix and the metrics computed from it."""
+"""JSON report: every run with its spec, accuracy matrix and the metrics computed from it, plus
+the aggregated leaderboards (see :mod:`reports.aggregate`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -10,6 +10,7 @@ from bench.identity import clbench_version
 from bench.metrics import all_metrics
 from bench.registry import REPORTERS
 from bench.results import SCHEMA_VERSION, LoadedResults
+from reports.aggregate import leaderboard_for
 
 
 def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -38,15 +39,23 @@ def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 @REPORTERS.register("json")
 class JsonReporter:
-    description = "every run with its spec, accuracy matrix and computed metrics"
+    description = ("every run with its spec, accuracy matrix and computed metrics, and the "
+                   "aggregated leaderboards")
+
+    def __init__(self, generated_at: str | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self.generated_at = generated_at
+        self.metadata = metadata
 
     def render(self, loaded: LoadedResults) -> str:
+        leaderboard = leaderboard_for(loaded, self.generated_at, self.metadata)
         return json.dumps(
             {
                 "schema_version": SCHEMA_VERSION,
-                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "generated_at": leaderboard.metadata["generated_at"],
                 "clbench_version": clbench_version(),
                 "runs": [run_summary(d) for d in loaded.runs],
+                "leaderboards": leaderboard.to_json(),
                 "problems": loaded.problems,
             },
             indent=1,

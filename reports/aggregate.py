@@ -1,0 +1,600 @@
+"""Aggregation of result documents into leaderboards: pure functions, no I/O.
+
+Runs are grouped into *cells*: one scenario (name, version, setting, parameters, budget, data
+subset flag) x one strategy (name and resolved hyperparameters). Over the seeds of a cell each
+metric gets a mean, a sample standard deviation, ``n`` and a 95% confidence interval from
+Student's t distribution (``t.ppf(0.975, n - 1) * sd / sqrt(n)``). Runs with different budgets or
+scenario versions land in different scenario tables and are never mixed.
+
+A cell is *complete* when every expected seed (the union of the seeds seen anywhere in its
+scenario table, and of the seed groups the runs were planned in) has an ``ok`` run with a final
+accuracy. Incomplete cells are shown with ``n ok / n total``, are never bold and are not ranked.
+
+Every renderer (Markdown, HTML, JSON, CSV) reads the same :class:`Leaderboard`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from bench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    key: str
+    label: str
+    higher_is_better: bool
+    kind: str  # "fraction", "count", "ratio", "seconds", "bytes"
+    definition: str
+
+
+METRICS: tuple[MetricDef, ...] = (
+    MetricDef("acc", "ACC", True, "fraction",
+              "average accuracy after the last task, 1/T sum_j R[T][j] (Lopez-Paz & Ranzato "
+              "2017)"),
+    MetricDef("bwt", "BWT", True, "fraction",
+              "backward transfer, 1/(T-1) sum_{j<T} (R[T][j] - R[j][j]); negative means "
+              "forgetting (Lopez-Paz & Ranzato 2017)"),
+    MetricDef("fwt", "FWT", True, "fraction",
+              "forward transfer, 1/(T-1) sum_{j>1} (R[j-1][j] - b[j]), b = untrained model "
+              "(Lopez-Paz & Ranzato 2017)"),
+    MetricDef("forgetting", "Forgetting", False, "fraction",
+              "1/(T-1) sum_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al. 2018)"),
+    MetricDef("learning_accuracy", "LA", True, "fraction",
+              "learning accuracy, 1/T sum_i R[i][i] (Riemer et al. 2019)"),
+    MetricDef("params", "Params", False, "count", "parameter count after the last task"),
+    MetricDef("param_growth", "Growth", False, "ratio",
+              "final / initial parameter count (1.0: no growth)"),
+    MetricDef("wall_time_s", "Wall time", False, "seconds",
+              "wall time of the run's seed group, in seconds (a batched group trains its "
+              "seeds together, so each member records the group's time)"),
+    MetricDef("peak_host_memory_bytes", "Peak host mem", False, "bytes",
+              "peak resident memory of the process during the run's group"),
+    MetricDef("peak_device_memory_bytes", "Peak device mem", False, "bytes",
+              "peak accelerator memory allocated during the run's group"),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+ACCURACY_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
+
+FWT_NA_NOTE = ("FWT is n/a in class-incremental (single-head) settings: the untrained model "
+               "cannot predict a task's classes before training on it, so the forward-transfer "
+               "baseline is meaningless there.")
+INCOMPLETE_NOTE = ("Incomplete cells (seeds missing, failed or diverged) show n ok / n total, "
+                   "average only their ok seeds, are never bold and are not ranked.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The neutral table model
+
+
+@dataclass
+class Stat:
+    """One metric over the ok seeds of a cell."""
+
+    mean: float | None
+    std: float | None  # sample standard deviation (ddof = 1); None for n < 2
+    n: int
+    ci: float | None  # half-width of the 95% Student-t confidence interval; None for n < 2
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def low(self) -> float | None:
+        return None if self.mean is None or self.ci is None else self.mean - self.ci
+
+    @property
+    def high(self) -> float | None:
+        return None if self.mean is None or self.ci is None else self.mean + self.ci
+
+
+@dataclass
+class RunRow:
+    spec_hash: str
+    scenario: str  # scenario table label
+    strategy: str  # cell label
+    seed: Any
+    status: str
+    acc: float | None
+    error: str | None
+    diverged_after_task: Any
+    finished_at: str | None
+
+
+@dataclass
+class Cell:
+    strategy: str  # the strategy's name as registered or given
+    label: str  # name, plus the hyperparameters that tell configurations apart
+    params: dict[str, Any]
+    key: str
+    seeds_ok: list[Any]
+    seeds_total: list[Any]
+    statuses: dict[str, int]
+    metrics: dict[str, Stat | None]  # None: not applicable (FWT in class-incremental)
+    mean_matrix: list[list[float | None]]  # mean accuracy matrix over ok seeds
+    mean_param_counts: list[float | None]
+    errors: list[str]
+    rank: float | None = None
+
+    @property
+    def n_ok(self) -> int:
+        return len(self.seeds_ok)
+
+    @property
+    def n_total(self) -> int:
+        return len(self.seeds_total)
+
+    @property
+    def complete(self) -> bool:
+        return self.n_ok == self.n_total and self.n_total > 0
+
+
+@dataclass
+class ScenarioTable:
+    key: str
+    label: str
+    name: str
+    version: str
+    setting: str | None
+    params: dict[str, Any]
+    budget: str | None
+    subset: bool
+    n_tasks: int
+    primary_metric: str
+    fwt_applicable: bool
+    cells: list[Cell]  # ranked first (by rank), then unranked
+    metrics: list[str]  # metric keys with at least one value in this table (fwt always)
+    best: dict[str, list[str]]  # metric key -> labels of the best complete cells
+    notes: list[str]
+
+
+@dataclass
+class OverallRow:
+    label: str
+    mean_rank: float
+    n_scenarios: int
+    ranks: dict[str, float]  # scenario label -> rank
+
+
+@dataclass
+class Leaderboard:
+    scenarios: list[ScenarioTable]
+    overall: list[OverallRow]
+    runs: list[RunRow]
+    metadata: dict[str, Any]
+    problems: list[str]
+    metric_defs: list[MetricDef] = field(default_factory=lambda: list(METRICS))
+
+    def to_json(self) -> dict[str, Any]:
+        """The leaderboard as plain JSON values (NaN never appears)."""
+        def stat(s: Stat | None):
+            if s is None:
+                return "n/a"
+            return {"mean": s.mean, "std": s.std, "n": s.n, "ci95": s.ci}
+
+        return {
+            "confidence": CONFIDENCE,
+            "scenarios": [
+                {
+                    "label": t.label, "name": t.name, "version": t.version, "setting": t.setting,
+                    "params": t.params, "budget": t.budget, "subset": t.subset,
+                    "n_tasks": t.n_tasks, "primary_metric": t.primary_metric,
+                    "fwt_applicable": t.fwt_applicable, "notes": t.notes,
+                    "cells": [
+                        {"strategy": c.strategy, "label": c.label, "params": c.params,
+                         "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok,
+                         "n_total": c.n_total, "seeds_ok": c.seeds_ok,
+                         "seeds_total": c.seeds_total, "statuses": c.statuses,
+                         "metrics": {k: stat(v) for k, v in c.metrics.items()},
+                         "mean_accuracy_matrix": c.mean_matrix,
+                         "mean_param_counts": c.mean_param_counts, "errors": c.errors}
+                        for c in t.cells
+                    ],
+                }
+                for t in self.scenarios
+            ],
+            "overall": [asdict(r) for r in self.overall],
+            "metadata": self.metadata,
+            "metric_definitions": {m.key: m.definition for m in self.metric_defs},
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _num(value: Any) -> float | None:
+    """A finite number as a float, else None."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int or (isinstance(value, (int, float)) and kind is not bool):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return None
+
+
+@functools.cache
+def _t_quantile(dof: int) -> float:
+    """Two-sided 95% quantile of Student's t: ``scipy.stats.t.ppf(0.975, dof)``."""
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
+
+
+def summarize(values: Iterable[float | None]) -> Stat:
+    """Mean, sample sd, n and the 95% Student-t half-width of the non-null values."""
+    vals = [v for v in (_num(x) for x in values) if v is not None]
+    n = len(vals)
+    if n == 0:
+        return Stat(None, None, 0, None, [])
+    mean = math.fsum(vals) / n
+    if n < 2:
+        return Stat(mean, None, 1, None, vals)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
+    ci = _t_quantile(n - 1) * sd / math.sqrt(n)
+    return Stat(mean, sd, n, ci, vals)
+
+
+def scenario_key(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Key and description of the scenario a run belongs to: name, version, setting,
+    parameters, budget and the data subset flag."""
+    spec, sc = doc["spec"], doc["scenario"]
+    data = sc.get("data") if isinstance(sc.get("data"), dict) else {}
+    info = {
+        "name": str(spec.get("scenario", sc.get("name"))),
+        "version": str(spec.get("scenario_version", sc.get("version"))),
+        "setting": sc.get("setting"),
+        "params": spec.get("scenario_params") or sc.get("params") or {},
+        "budget": spec.get("budget"),
+        "subset": bool(data.get("subset", False)),
+    }
+    return _canon(info), info
+
+
+def strategy_params(doc: dict[str, Any]) -> dict[str, Any]:
+    hp = doc.get("hyperparameters")
+    if isinstance(hp, dict) and isinstance(hp.get("strategy"), dict):
+        return hp["strategy"]
+    params = doc["spec"].get("strategy_params")
+    return params if isinstance(params, dict) else {}
+
+
+def strategy_key(doc: dict[str, Any]) -> str:
+    return _canon({"name": str(doc["spec"].get("strategy")), "params": strategy_params(doc)})
+
+
+def _fmt_param(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _scenario_label(info: dict[str, Any]) -> str:
+    params = {k: v for k, v in sorted(info["params"].items()) if k != "setting"}
+    extra = ", ".join(f"{k}={_fmt_param(v)}" for k, v in params.items())
+    label = info["name"]
+    if info["setting"]:
+        label += f" [{info['setting']}]"
+    if extra:
+        label += f" ({extra})"
+    label += f" v{info['version']}, budget {info['budget']}"
+    if info["subset"]:
+        label += ", data subset"
+    return label
+
+
+def _final_acc(doc: dict[str, Any]) -> float | None:
+    try:
+        return _num(MATRIX_METRICS["acc"](doc["accuracy_matrix"]))
+    except (ValueError, TypeError):
+        return None
+
+
+def _run_ok(doc: dict[str, Any]) -> bool:
+    return doc.get("status") == "ok" and _final_acc(doc) is not None
+
+
+def run_metrics(doc: dict[str, Any]) -> dict[str, float | None]:
+    """Every metric of one run (None where undefined or not measured)."""
+    out: dict[str, float | None] = {}
+    try:
+        R = as_matrix(doc["accuracy_matrix"])
+    except (ValueError, TypeError):
+        R = None
+    for key, fn in MATRIX_METRICS.items():
+        out[key] = None if R is None else _num(fn(R))
+    counts = doc.get("param_counts") or []
+    out["params"] = _num(counts[-1]) if counts else None
+    try:
+        out["param_growth"] = _num(parameter_growth(list(counts)))
+    except TypeError:
+        out["param_growth"] = None
+    for key in ("wall_time_s", "peak_host_memory_bytes", "peak_device_memory_bytes"):
+        out[key] = _num(doc.get(key))
+    return out
+
+
+def _error_text(doc: dict[str, Any]) -> str | None:
+    error = doc.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type')}: {error.get('message')}"
+    if doc.get("status") == "diverged":
+        return f"diverged after task {doc.get('diverged_after_task')}"
+    return None
+
+
+def _mean_rows(rows: Sequence[Sequence[Any]]) -> list[float | None]:
+    out = []
+    for col in zip(*rows):
+        vals = [v for v in map(_num, col) if v is not None]
+        out.append(math.fsum(vals) / len(vals) if vals else None)
+    return out
+
+
+def _mean_matrix(matrices: Sequence[Any], n_tasks: int) -> list[list[float | None]]:
+    """Element-wise mean over the matrices of the right shape, ignoring unmeasured entries."""
+    arrays = []
+    for R in matrices:
+        try:
+            m = as_matrix(R)
+        except (ValueError, TypeError):
+            continue
+        if m.shape == (n_tasks + 1, n_tasks):
+            arrays.append(m)
+    if not arrays:
+        return []
+    stack = np.stack(arrays)
+    counts = (~np.isnan(stack)).sum(axis=0)
+    sums = np.nansum(stack, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    return [[None if c == 0 else float(v) for v, c in zip(row, crow)]
+            for row, crow in zip(mean.tolist(), counts.tolist())]
+
+
+def _seed_sort(seeds: Iterable[Any]) -> list[Any]:
+    return sorted(set(seeds), key=lambda s: (not isinstance(s, int), str(s) if not
+                                             isinstance(s, int) else s))
+
+
+def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """Cell labels: the strategy name, plus the hyperparameters that differ between
+    configurations of the same strategy in the table."""
+    by_name: dict[str, list[str]] = {}
+    for key, (name, _) in cells.items():
+        by_name.setdefault(name, []).append(key)
+    labels = {}
+    for name, keys in by_name.items():
+        if len(keys) == 1:
+            labels[keys[0]] = name
+            continue
+        all_params = [cells[k][1] for k in keys]
+        names = sorted({p for params in all_params for p in params})
+        differing = [p for p in names
+                     if len({_canon(params.get(p)) for params in all_params}) > 1]
+        for key in keys:
+            params = cells[key][1]
+            shown = ",".join(f"{p}={_fmt_param(params.get(p))}" for p in differing)
+            labels[key] = f"{name} ({shown})"
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation
+
+
+def aggregate(docs: Sequence[dict[str, Any]], problems: Sequence[str] = (),
+              generated_at: str | None = None,
+              metadata: dict[str, Any] | None = None) -> Leaderboard:
+    """The leaderboard of a list of (valid) result documents.
+
+    ``generated_at`` and ``metadata`` override the report date and the entries of the
+    metadata block (for reproducible output, e.g. golden tests)."""
+    tables: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
+    for doc in docs:
+        skey, info = scenario_key(doc)
+        tables.setdefault(skey, (info, {}))[1].setdefault(strategy_key(doc), []).append(doc)
+
+    scenario_tables: list[ScenarioTable] = []
+    runs: list[RunRow] = []
+    for skey, (info, cell_docs) in tables.items():
+        table = _build_table(skey, info, cell_docs, runs)
+        scenario_tables.append(table)
+    scenario_tables.sort(key=lambda t: t.label)
+    runs.sort(key=lambda r: (r.scenario, r.strategy, str(r.seed), r.spec_hash))
+    return Leaderboard(
+        scenarios=scenario_tables,
+        overall=overall_ranking(scenario_tables),
+        runs=runs,
+        metadata=_metadata(docs, generated_at, metadata),
+        problems=list(problems),
+    )
+
+
+def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict[str, Any]]],
+                 runs: list[RunRow]) -> ScenarioTable:
+    first = next(iter(cell_docs.values()))[0]
+    sc = first["scenario"]
+    setting = info["setting"]
+    fwt_applicable = setting != "class"
+    primary = sc.get("primary_metric") if sc.get("primary_metric") in ACCURACY_METRICS \
+        else "acc"
+    n_tasks = len(first["accuracy_matrix"][0])
+    label = _scenario_label(info)
+
+    expected: set[Any] = set()
+    for group in cell_docs.values():
+        for doc in group:
+            expected.add(doc["spec"].get("seed"))
+            grp = doc.get("group")
+            if isinstance(grp, dict) and isinstance(grp.get("seeds"), list):
+                expected.update(s for s in grp["seeds"] if isinstance(s, (int, str)))
+    seeds_total = _seed_sort(expected)
+
+    names = {k: (str(g[0]["spec"].get("strategy")), strategy_params(g[0]))
+             for k, g in cell_docs.items()}
+    labels = _labels(names)
+    cells: list[Cell] = []
+    for ckey, group in cell_docs.items():
+        # One document per seed; if a seed appears twice, an ok run wins.
+        by_seed: dict[Any, dict[str, Any]] = {}
+        for doc in sorted(group, key=lambda d: (_run_ok(d), str(d.get("finished_at")))):
+            by_seed[doc["spec"].get("seed")] = doc
+        ok_docs = [d for _, d in sorted(by_seed.items(), key=lambda kv: str(kv[0]))
+                   if _run_ok(d)]
+        per_run = [run_metrics(d) for d in ok_docs]
+        metrics: dict[str, Stat | None] = {}
+        for m in METRICS:
+            if m.key == "fwt" and not fwt_applicable:
+                metrics[m.key] = None
+            else:
+                metrics[m.key] = summarize(r[m.key] for r in per_run)
+        statuses: dict[str, int] = {}
+        for doc in by_seed.values():
+            statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+        missing = len([s for s in seeds_total if s not in by_seed])
+        if missing:
+            statuses["missing"] = missing
+        mean_matrix = _mean_matrix([d["accuracy_matrix"] for d in ok_docs], n_tasks)
+        mean_counts = _mean_rows([d["param_counts"] for d in ok_docs
+                                  if len(d["param_counts"]) == n_tasks + 1]) if ok_docs else []
+        errors = []
+        for seed, doc in sorted(by_seed.items(), key=lambda kv: str(kv[0])):
+            text = _error_text(doc)
+            if text and not _run_ok(doc):
+                errors.append(f"seed {seed}: {text}")
+            runs.append(RunRow(
+                spec_hash=str(doc["spec_hash"]), scenario=label, strategy=labels[ckey],
+                seed=seed, status=doc["status"], acc=_final_acc(doc), error=_error_text(doc),
+                diverged_after_task=doc.get("diverged_after_task"),
+                finished_at=doc.get("finished_at")))
+        cells.append(Cell(
+            strategy=names[ckey][0], label=labels[ckey], params=names[ckey][1], key=ckey,
+            seeds_ok=_seed_sort(d["spec"].get("seed") for d in ok_docs),
+            seeds_total=seeds_total, statuses=dict(sorted(statuses.items())),
+            metrics=metrics, mean_matrix=mean_matrix, mean_param_counts=mean_counts,
+            errors=errors))
+
+    rank_cells(cells, primary)
+    cells.sort(key=lambda c: (c.rank is None, c.rank if c.rank is not None else 0,
+                              c.label))
+    shown = [m.key for m in METRICS
+             if m.key == "fwt" or any(c.metrics[m.key] is not None
+                                      and c.metrics[m.key].mean is not None for c in cells)]
+    best: dict[str, list[str]] = {}
+    for key in shown:
+        mdef = METRIC_BY_KEY[key]
+        candidates = [(c.metrics[key].mean, c.label) for c in cells
+                      if c.complete and c.metrics[key] is not None
+                      and c.metrics[key].mean is not None]
+        means = [m for m, _ in candidates]
+        if len(candidates) < 2 or max(means) - min(means) <= 1e-12:
+            continue  # bold means something only when complete cells differ
+        top = max(means) if mdef.higher_is_better else min(means)
+        best[key] = [label for m, label in candidates if abs(m - top) <= 1e-12]
+    notes = []
+    if not fwt_applicable:
+        notes.append(FWT_NA_NOTE)
+    if any(not c.complete for c in cells):
+        notes.append(INCOMPLETE_NOTE)
+    return ScenarioTable(
+        key=skey, label=label, name=info["name"], version=info["version"], setting=setting,
+        params=dict(info["params"]), budget=info["budget"], subset=info["subset"],
+        n_tasks=n_tasks, primary_metric=primary, fwt_applicable=fwt_applicable, cells=cells,
+        metrics=shown, best=best, notes=notes)
+
+
+def rank_cells(cells: Sequence[Cell], metric: str = "acc") -> None:
+    """Rank the complete cells by the mean of ``metric`` (1 = best; ties share the average
+    rank). Incomplete cells get no rank."""
+    mdef = METRIC_BY_KEY[metric]
+    ranked = [c for c in cells if c.complete and c.metrics.get(metric) is not None
+              and c.metrics[metric].mean is not None]
+    for c in cells:
+        c.rank = None
+    if not ranked:
+        return
+    sign = -1.0 if mdef.higher_is_better else 1.0
+    ranks = stats.rankdata([sign * c.metrics[metric].mean for c in ranked], method="average")
+    for c, r in zip(ranked, ranks):
+        c.rank = float(r)
+
+
+def overall_ranking(tables: Sequence[ScenarioTable]) -> list[OverallRow]:
+    """Strategies (by cell label) ordered by their mean rank over the scenarios where they are
+    ranked: accuracies of different scenarios are never averaged."""
+    ranks: dict[str, dict[str, float]] = {}
+    for t in tables:
+        for c in t.cells:
+            if c.rank is not None:
+                ranks.setdefault(c.label, {})[t.label] = c.rank
+    rows = [OverallRow(label, float(np.mean(list(r.values()))), len(r), r)
+            for label, r in ranks.items()]
+    rows.sort(key=lambda r: (r.mean_rank, -r.n_scenarios, r.label))
+    return rows
+
+
+def _metadata(docs: Sequence[dict[str, Any]], generated_at: str | None,
+              override: dict[str, Any] | None) -> dict[str, Any]:
+    from bench.identity import clbench_version
+
+    def distinct(values: Iterable[Any]) -> list[str]:
+        return sorted({str(v) for v in values if v not in (None, "")})
+
+    idents = [d["identity"] for d in docs]
+    shas = []
+    for ident in idents:
+        git = ident.get("git") if isinstance(ident.get("git"), dict) else {}
+        if git.get("sha"):
+            shas.append(str(git["sha"])[:12] + (" (dirty)" if git.get("dirty") else ""))
+    started = distinct(d.get("started_at") for d in docs)
+    finished = distinct(d.get("finished_at") for d in docs)
+    meta = {
+        "generated_at": generated_at
+        or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "report_clbench_version": clbench_version(),
+        "n_runs": len(docs),
+        "run_statuses": {s: sum(1 for d in docs if d["status"] == s)
+                         for s in ("ok", "diverged", "failed")},
+        "clbench_versions": distinct(i.get("clbench_version") for i in idents),
+        "git_shas": sorted(set(shas)),
+        "hardware": distinct(
+            f"{i.get('device')}: {i.get('device_name')}" if i.get("device") else None
+            for i in idents),
+        "cpus": distinct(i.get("cpu") for i in idents),
+        "python": distinct(i.get("python") for i in idents),
+        "torch": distinct(i.get("torch") for i in idents),
+        "cuda": distinct(i.get("cuda") for i in idents),
+        "runs_started": started[0] if started else None,
+        "runs_finished": finished[-1] if finished else None,
+    }
+    meta.update(override or {})
+    return meta
+
+
+def find_cells(lb: Leaderboard, strategy: str) -> list[tuple[ScenarioTable, Cell]]:
+    """Cells whose label is ``strategy``, else whose strategy name is ``strategy``."""
+    out = [(t, c) for t in lb.scenarios for c in t.cells if c.label == strategy]
+    return out or [(t, c) for t in lb.scenarios for c in t.cells if c.strategy == strategy]
+
+
+def leaderboard_for(loaded: Any, generated_at: str | None = None,
+                    metadata: dict[str, Any] | None = None) -> Leaderboard:
+    """The leaderboard of a :class:`bench.results.LoadedResults`, computed once per loaded
+    store and options (several reporters rendering one store share it)."""
+    key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems))
+    cache = loaded.__dict__.setdefault("_leaderboards", {})
+    if key not in cache:
+        cache[key] = aggregate(loaded.runs, loaded.problems, generated_at, metadata)
+    return cache[key]

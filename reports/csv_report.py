@@ -1,0 +1,66 @@
+"""CSV leaderboard: one row per scenario x strategy cell, every metric's mean, sd, n and 95% CI
+half-width in its own columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from bench.registry import REPORTERS
+from bench.results import LoadedResults
+from reports.aggregate import METRICS, Leaderboard, leaderboard_for
+
+BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",
+                "budget", "data_subset", "n_tasks", "strategy", "label", "strategy_params",
+                "rank", "complete", "n_ok", "n_total")
+
+
+def csv_rows(lb: Leaderboard) -> list[dict[str, Any]]:
+    rows = []
+    for t in lb.scenarios:
+        for c in t.cells:
+            row: dict[str, Any] = {
+                "scenario": t.label, "scenario_name": t.name, "scenario_version": t.version,
+                "setting": t.setting, "scenario_params": json.dumps(t.params, sort_keys=True),
+                "budget": t.budget, "data_subset": t.subset, "n_tasks": t.n_tasks,
+                "strategy": c.strategy, "label": c.label,
+                "strategy_params": json.dumps(c.params, sort_keys=True, default=str),
+                "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok, "n_total": c.n_total,
+            }
+            for m in METRICS:
+                stat = c.metrics.get(m.key)
+                if stat is None:  # not applicable
+                    row.update({f"{m.key}_mean": "n/a", f"{m.key}_std": "n/a",
+                                f"{m.key}_n": 0, f"{m.key}_ci95": "n/a"})
+                else:
+                    row.update({f"{m.key}_mean": stat.mean, f"{m.key}_std": stat.std,
+                                f"{m.key}_n": stat.n, f"{m.key}_ci95": stat.ci})
+            rows.append(row)
+    return rows
+
+
+def render_csv(lb: Leaderboard) -> str:
+    columns = list(BASE_COLUMNS)
+    for m in METRICS:
+        columns += [f"{m.key}_mean", f"{m.key}_std", f"{m.key}_n", f"{m.key}_ci95"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in csv_rows(lb):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+@REPORTERS.register("csv")
+class CsvReporter:
+    description = "one CSV row per scenario x strategy cell (mean, sd, n, 95% CI per metric)"
+
+    def __init__(self, generated_at: str | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self.generated_at = generated_at
+        self.metadata = metadata
+
+    def render(self, loaded: LoadedResults) -> str:
+        return render_csv(leaderboard_for(loaded, self.generated_at, self.metadata))

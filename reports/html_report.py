@@ -1,0 +1,117 @@
+"""HTML leaderboard: one self-contained file (inline CSS, JS and SVG; nothing fetched) with
+sortable tables, per-strategy accuracy heatmaps and per-task accuracy curves, parameter growth,
+wall time, the run list and the metadata.
+
+Everything that comes from results or user code is escaped by jinja2's autoescaping; the data
+the sorting script reads is embedded as JSON in a ``<script type="application/json">`` block with
+``<``, ``>`` and ``&`` written as \\u escapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.registry import REPORTERS
+from bench.results import LoadedResults
+from reports import charts
+from reports.aggregate import (
+    FWT_NA_NOTE,
+    METRIC_BY_KEY,
+    Cell,
+    Leaderboard,
+    ScenarioTable,
+    leaderboard_for,
+)
+from reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
+from reports.markdown_report import meta_rows, metric_definitions
+
+
+def _sort_value(cell: Cell, key: str) -> float | None:
+    stat = cell.metrics.get(key)
+    return None if stat is None else stat.mean
+
+
+def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    tid = f"s{index}"
+    columns = [{"key": "rank", "label": "Rank", "num": True, "title": None},
+               {"key": "label", "label": "Strategy", "num": False, "title": None},
+               {"key": "seeds", "label": "Seeds", "num": True, "title": "ok / expected seeds"}]
+    columns += [{"key": k, "label": METRIC_BY_KEY[k].label, "num": True,
+                 "title": METRIC_BY_KEY[k].definition} for k in t.metrics]
+    rows, sort_rows = [], []
+    for i, c in enumerate(t.cells):
+        values = []
+        for key in t.metrics:
+            stat = c.metrics.get(key)
+            values.append({"text": fmt_stat(stat, key), "na": stat is None,
+                           "best": c.complete and c.label in t.best.get(key, ())})
+        rows.append({"index": i, "rank": fmt_rank(c.rank), "label": c.label,
+                     "seeds": f"{c.n_ok}/{c.n_total}", "complete": c.complete,
+                     "cols": values})
+        sort_row = {"rank": c.rank, "label": c.label, "seeds": c.n_ok}
+        sort_row.update({k: _sort_value(c, k) for k in t.metrics})
+        sort_rows.append(sort_row)
+
+    x_labels = ["init"] + [str(i) for i in range(1, t.n_tasks + 1)]
+    growth = charts.svg_line_chart(charts.line_chart(
+        [(c.label, c.mean_param_counts) for c in t.cells if c.mean_param_counts],
+        x_labels, y_title="parameters", fmt="{:,.0f}"), f"Parameter growth: {t.label}")
+    wall = charts.svg_bar_chart(charts.bar_chart(
+        [(c.label, c.metrics["wall_time_s"].mean, c.metrics["wall_time_s"].ci)
+         for c in t.cells]), f"Wall time: {t.label}")
+    strategies = []
+    for c in t.cells:
+        if not c.mean_matrix:
+            strategies.append({"label": c.label, "heatmap": None, "curves": None,
+                               "errors": c.errors})
+            continue
+        curves = charts.line_chart(
+            [(f"task {j + 1}", [row[j] for row in c.mean_matrix]) for j in range(t.n_tasks)],
+            x_labels, y_range=(0.0, 1.0), y_title="accuracy")
+        strategies.append({"label": c.label,
+                           "heatmap": charts.svg_heatmap(charts.heatmap(c.mean_matrix),
+                                                         f"Accuracy matrix: {c.label}"),
+                           "curves": charts.svg_line_chart(curves,
+                                                           f"Accuracy per task: {c.label}"),
+                           "errors": c.errors,
+                           "n_ok": c.n_ok})
+    view = {
+        "id": tid, "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
+        "primary": METRIC_BY_KEY[t.primary_metric].label, "columns": columns, "rows": rows,
+        "params": [(c.label, fmt_params(c.params)) for c in t.cells],
+        "fwt_na": not t.fwt_applicable,
+        "notes": [n for n in t.notes if n != FWT_NA_NOTE],
+        "growth": growth, "wall": wall, "strategies": strategies,
+    }
+    return view, sort_rows
+
+
+def render_html(lb: Leaderboard) -> str:
+    tables, sort_data = [], {}
+    for i, t in enumerate(lb.scenarios):
+        view, sort_rows = _table_view(i, t)
+        tables.append(view)
+        sort_data[view["id"]] = sort_rows
+    sort_data["overall"] = [{"label": r.label, "mean_rank": r.mean_rank,
+                             "n_scenarios": r.n_scenarios} for r in lb.overall]
+    sort_data["runs"] = [{"scenario": r.scenario, "strategy": r.strategy, "seed": r.seed,
+                          "status": r.status, "acc": r.acc, "error": r.error or ""}
+                         for r in lb.runs]
+    return environment().get_template("leaderboard.html").render(
+        lb=lb, tables=tables, data={"tables": sort_data}, meta_rows=meta_rows(lb.metadata),
+        definitions=metric_definitions(lb), fwt_note=FWT_NA_NOTE,
+        metric_defs=lb.metric_defs,
+    )
+
+
+@REPORTERS.register("html")
+class HtmlReporter:
+    description = "self-contained HTML leaderboard with sortable tables and inline SVG charts"
+
+    def __init__(self, generated_at: str | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self.generated_at = generated_at
+        self.metadata = metadata
+
+    def render(self, loaded: LoadedResults) -> str:
+        return render_html(leaderboard_for(loaded, self.generated_at, self.metadata))

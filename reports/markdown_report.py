@@ -1,0 +1,102 @@
+"""Markdown (GitHub-flavoured) leaderboard: one table per scenario, mean ± 95% CI, the best
+complete cell per column in bold, metric definitions in a footnote and the run metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.registry import REPORTERS
+from bench.results import LoadedResults
+from reports.aggregate import (
+    FWT_NA_NOTE,
+    METRIC_BY_KEY,
+    Leaderboard,
+    ScenarioTable,
+    leaderboard_for,
+)
+from reports.formatting import fmt_params, fmt_rank, fmt_stat, markdown_environment, md_escape
+
+DEFINITIONS = (
+    "R[i][j] is the test accuracy on task j after training on task i (row 0: the untrained "
+    "model, b[j] = R[0][j]); T is the number of tasks. "
+)
+
+
+def metric_definitions(lb: Leaderboard) -> str:
+    return DEFINITIONS + " ".join(f"{m.label}: {m.definition}." for m in lb.metric_defs) + (
+        " Mean ± half-width of the 95% confidence interval, t.ppf(0.975, n - 1) * sd / sqrt(n) "
+        "with the sample standard deviation (n - 1); no interval for n = 1. Seeds: ok runs / "
+        "expected seeds.")
+
+
+def table_rows(t: ScenarioTable) -> dict[str, Any]:
+    """Header, alignment and escaped cells of one scenario table."""
+    header = ["Rank", "Strategy", "Seeds"] + [METRIC_BY_KEY[k].label for k in t.metrics]
+    align = ["---:", "---", "---:"] + ["---:"] * len(t.metrics)
+    rows = []
+    for c in t.cells:
+        seeds = f"{c.n_ok}/{c.n_total}" + ("" if c.complete else " (incomplete)")
+        row = [fmt_rank(c.rank), md_escape(c.label), seeds]
+        for key in t.metrics:
+            stat = c.metrics.get(key)
+            text = fmt_stat(stat, key)
+            if stat is None:
+                row.append("n/a[^fwt]")
+                continue
+            text = md_escape(text)
+            if c.label in t.best.get(key, ()) and c.complete:
+                text = f"**{text}**"
+            row.append(text)
+        rows.append(row)
+    params = [(c.label, fmt_params(c.params)) for c in t.cells]
+    errors = [f"{c.label}, {e}" for c in t.cells for e in c.errors]
+    return {
+        "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
+        "primary": METRIC_BY_KEY[t.primary_metric].label, "header": header, "align": align,
+        "rows": rows, "params": params, "errors": errors,
+        "notes": [n for n in t.notes if n != FWT_NA_NOTE],
+    }
+
+
+def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    def join(v: Any) -> str:
+        if isinstance(v, list):
+            return ", ".join(map(str, v)) if v else "unknown"
+        return "unknown" if v in (None, "") else str(v)
+
+    return [
+        ("Generated", join(meta.get("generated_at"))),
+        ("Report by clbench", join(meta.get("report_clbench_version"))),
+        ("Runs by clbench", join(meta.get("clbench_versions"))),
+        ("Git", join(meta.get("git_shas"))),
+        ("Hardware", join(meta.get("hardware"))),
+        ("CPU", join(meta.get("cpus"))),
+        ("Python", join(meta.get("python"))),
+        ("PyTorch", join(meta.get("torch"))),
+        ("CUDA", join(meta.get("cuda"))),
+        ("Runs started", join(meta.get("runs_started"))),
+        ("Runs finished", join(meta.get("runs_finished"))),
+    ]
+
+
+def render_markdown(lb: Leaderboard) -> str:
+    statuses = ", ".join(f"{n} {s}" for s, n in lb.metadata.get("run_statuses", {}).items())
+    return markdown_environment().get_template("leaderboard.md").render(
+        meta=lb.metadata, statuses=statuses, overall=lb.overall,
+        tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
+        problems=lb.problems, definitions=metric_definitions(lb),
+        any_fwt_na=any(not t.fwt_applicable for t in lb.scenarios), fwt_note=FWT_NA_NOTE,
+    )
+
+
+@REPORTERS.register("markdown")
+class MarkdownReporter:
+    description = "GitHub-flavoured Markdown leaderboard, one table per scenario"
+
+    def __init__(self, generated_at: str | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self.generated_at = generated_at
+        self.metadata = metadata
+
+    def render(self, loaded: LoadedResults) -> str:
+        return render_markdown(leaderboard_for(loaded, self.generated_at, self.metadata))

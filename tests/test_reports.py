@@ -1,0 +1,382 @@
+"""Reports: aggregation (CI, incomplete cells, budget and version separation, ranking, FWT n/a),
+the golden Markdown leaderboard, escaping in every format, the CLI's report / compare / gate
+commands and the gate's exit codes on constructed improvements, regressions and noise.
+
+Everything works on hand-made result documents (tests/golden/results, written by
+tests/golden/make_results.py) or documents built here: no training, each test well under a
+second. ``UPDATE_GOLDEN=1`` rewrites tests/golden/leaderboard.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from bench import cli
+from bench.results import ResultsStore
+from reports.aggregate import aggregate, summarize
+from reports.compare import gate, welch
+from reports.csv_report import render_csv
+from reports.html_report import render_html
+from reports.markdown_report import render_markdown
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+FROZEN = {"generated_at": "2026-01-02T03:04:05+00:00",
+          "metadata": {"report_clbench_version": "0.1.0"}}
+XSS = "<script>alert(1)</script>"
+
+_spec = importlib.util.spec_from_file_location("golden_make_results",
+                                               GOLDEN / "make_results.py")
+make_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_results)
+doc = make_results.doc
+
+
+@pytest.fixture(scope="module")
+def golden_docs() -> list[dict]:
+    loaded = ResultsStore(GOLDEN / "results").load()
+    assert not loaded.problems
+    return loaded.runs
+
+
+@pytest.fixture(scope="module")
+def lb(golden_docs):
+    return aggregate(golden_docs, (), **FROZEN)
+
+
+def table(lb, name, budget="smoke"):
+    (t,) = [t for t in lb.scenarios if t.name == name and t.budget == budget]
+    return t
+
+
+def cell(t, label):
+    (c,) = [c for c in t.cells if c.label == label]
+    return c
+
+
+def clbench(capsys, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation
+
+
+def test_ci_matches_a_hand_computation():
+    s = summarize([0.2, 0.4, 0.6])
+    assert s.n == 3 and s.mean == pytest.approx(0.4)
+    assert s.std == pytest.approx(0.2)  # sample sd: sqrt(((.2)^2 + 0 + (.2)^2) / 2)
+    t_975_2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom (tables)
+    assert s.ci == pytest.approx(t_975_2 * 0.2 / math.sqrt(3), rel=1e-9)
+    assert (s.low, s.high) == pytest.approx((0.4 - s.ci, 0.4 + s.ci))
+    one = summarize([0.7, None])
+    assert (one.mean, one.n, one.std, one.ci) == (0.7, 1, None, None)
+    assert summarize([None, float("nan")]).mean is None
+
+
+def test_complete_cells_average_every_seed(lb):
+    naive = cell(table(lb, "split-digits"), "naive")
+    assert naive.complete and (naive.n_ok, naive.n_total) == (3, 3)
+    finals = [(0.2 + 0.3 + 0.9) / 3, (0.25 + 0.3 + 0.85) / 3, (0.2 + 0.35 + 0.9) / 3]
+    assert naive.metrics["acc"].mean == pytest.approx(sum(finals) / 3)
+    assert naive.metrics["acc"].values == pytest.approx(finals)
+    joint = cell(table(lb, "split-digits"), "joint")
+    assert joint.metrics["params"].mean == 1400
+    assert joint.metrics["param_growth"].mean == pytest.approx(1.4)
+    assert joint.mean_param_counts == [1000, 1000, 1200, 1400]
+    assert joint.metrics["wall_time_s"].mean == pytest.approx(21.0)
+
+
+def test_incomplete_cells_are_marked_not_silently_averaged(lb):
+    xss = cell(table(lb, "split-digits"), XSS)  # seed 2 failed
+    assert not xss.complete and (xss.n_ok, xss.n_total) == (2, 3)
+    assert xss.statuses == {"failed": 1, "ok": 2}
+    assert xss.metrics["acc"].n == 2 and xss.rank is None
+    assert any("RuntimeError: boom" in e for e in xss.errors)
+    naive = cell(table(lb, "permuted-digits"), "naive")  # seed 2 never ran
+    assert (naive.n_ok, naive.n_total) == (2, 3) and naive.statuses["missing"] == 1
+    joint = cell(table(lb, "permuted-digits"), "joint")  # seed 1 diverged, null final row
+    assert (joint.n_ok, joint.n_total) == (2, 3) and joint.statuses["diverged"] == 1
+    assert joint.rank is None
+    # The incomplete joint has the highest ACC, but it is neither ranked nor bold.
+    t = table(lb, "permuted-digits")
+    assert joint.metrics["acc"].mean > cell(t, "sep").metrics["acc"].mean
+    assert cell(t, "sep").rank == 1
+    assert "joint" not in t.best.get("acc", [])
+    md = render_markdown(lb)
+    assert "| — | joint | 2/3 (incomplete) | 0.940 ± 0.064 |" in md
+    assert "| — | naive | 2/3 (incomplete) |" in md
+
+
+def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
+    lb = aggregate(golden_docs, **FROZEN)
+    smoke, default = table(lb, "split-digits"), table(lb, "split-digits", "default")
+    assert cell(smoke, "naive").n_total == 3
+    only = cell(default, "naive")
+    assert only.n_ok == 1 and only.metrics["acc"].mean == pytest.approx((0.3 + 0.3 + 0.95) / 3)
+    v2 = copy.deepcopy([d for d in golden_docs if d["spec"]["scenario"] == "split-digits"
+                        and d["spec"]["budget"] == "smoke" and d["spec"]["strategy"] == "naive"
+                        and d["spec"]["seed"] == 0][0])
+    v2["spec"]["scenario_version"] = v2["scenario"]["version"] = "2"
+    lb2 = aggregate([*golden_docs, v2], **FROZEN)
+    assert len(lb2.scenarios) == len(lb.scenarios) + 1
+    versions = sorted(t.version for t in lb2.scenarios if t.name == "split-digits")
+    assert versions == ["1", "1", "2"]
+    by_version = {t.version: t for t in lb2.scenarios
+                  if t.name == "split-digits" and t.budget == "smoke"}
+    assert cell(by_version["1"], "naive").n_ok == 3
+    v2_cell = cell(by_version["2"], "naive")  # seeds 1 and 2 of its group are missing
+    assert (v2_cell.n_ok, v2_cell.n_total) == (1, 3)
+    subset = copy.deepcopy(v2)
+    subset["spec"]["scenario_version"] = subset["scenario"]["version"] = "1"
+    subset["scenario"]["data"]["subset"] = True
+    lb3 = aggregate([*golden_docs, subset], **FROZEN)
+    assert len(lb3.scenarios) == len(lb.scenarios) + 1
+
+
+def test_ranking_per_scenario_and_overall_by_mean_rank():
+    def run(scenario, strategy, seed, acc):
+        return doc(scenario, "task", {"setting": "task"}, strategy, {}, seed, "smoke",
+                   [[0.5, 0.5], [acc, 0.5], [acc, acc]], group_seeds=(0, 1))
+
+    docs = []
+    for seed in range(2):
+        # A wins s1 by a mile; B wins s2 and s3 narrowly. Averaging accuracies would put A
+        # first (0.9 + 0.5 + 0.5 vs 0.2 + 0.51 + 0.51); mean rank puts B first.
+        docs += [run("s1", "A", seed, 0.9 + 0.001 * seed), run("s1", "B", seed, 0.2),
+                 run("s2", "A", seed, 0.5), run("s2", "B", seed, 0.51),
+                 run("s3", "A", seed, 0.5), run("s3", "B", seed, 0.51),
+                 run("s3", "C", seed, 0.4)]
+    lb = aggregate(docs, **FROZEN)
+    assert [c.label for c in table(lb, "s3").cells] == ["B", "A", "C"]
+    assert [c.rank for c in table(lb, "s3").cells] == [1, 2, 3]
+    assert [(r.label, r.mean_rank, r.n_scenarios) for r in lb.overall] == [
+        ("B", pytest.approx(4 / 3), 3), ("A", pytest.approx(5 / 3), 3), ("C", 3.0, 1)]
+    ties = aggregate([run("s", "A", s, 0.5) for s in (0, 1)]
+                     + [run("s", "B", s, 0.5) for s in (0, 1)], **FROZEN)
+    assert [c.rank for c in ties.scenarios[0].cells] == [1.5, 1.5]
+
+
+def test_configurations_of_one_strategy_are_told_apart():
+    docs = [doc("s", "task", {"setting": "task"}, "naive", {"lr": lr, "epochs": 1}, 0, "smoke",
+                [[0.5, 0.5], [0.9, 0.5], [0.8, 0.9]]) for lr in (0.1, 0.01)]
+    labels = sorted(c.label for c in aggregate(docs, **FROZEN).scenarios[0].cells)
+    assert labels == ["naive (lr=0.01)", "naive (lr=0.1)"]
+
+
+def test_fwt_is_na_in_class_incremental_settings(lb):
+    cls, task = table(lb, "split-digits"), table(lb, "permuted-digits")
+    assert not cls.fwt_applicable and all(c.metrics["fwt"] is None for c in cls.cells)
+    assert task.fwt_applicable
+    assert cell(task, "sep").metrics["fwt"].mean == pytest.approx(0.1)
+    md = render_markdown(lb)
+    assert md.count("n/a[^fwt]") == 4  # 3 class-incremental smoke cells + 1 default
+    assert "[^fwt]: FWT is n/a in class-incremental" in md
+    rows = list(csv.DictReader(io.StringIO(render_csv(lb))))
+    assert {r["fwt_mean"] for r in rows if r["setting"] == "class"} == {"n/a"}
+    assert all(float(r["fwt_mean"]) for r in rows if r["setting"] == "task")
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden Markdown and escaping
+
+
+def test_golden_markdown(lb):
+    text = render_markdown(lb)
+    path = GOLDEN / "leaderboard.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_markdown_escapes_names_from_results(lb):
+    md = render_markdown(lb)
+    width = None
+    assert XSS not in md and "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert "sep=a\\|b, tag=\\*x\\*" in md
+    for line in md.splitlines():  # every table row has as many cells as its header
+        if line.startswith("| Rank"):
+            width = len(re.findall(r"(?<!\\)\|", line))
+        elif line.startswith("| ") and "Strategy" not in line and "---" not in line:
+            if width is None or line.count("|") < 4:
+                continue
+            assert len(re.findall(r"(?<!\\)\|", line)) == width, line
+
+
+def test_html_escapes_and_embeds_data_safely(lb):
+    html = render_html(lb)
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "boom &lt;b&gt;|&lt;/b&gt;" in html
+    assert "http://" not in html and "https://" not in html and " src=" not in html
+    match = re.search(r'<script type="application/json" id="clbench-data">(.*?)</script>',
+                      html, re.S)
+    assert match and "<" not in match.group(1) and ">" not in match.group(1)
+    data = json.loads(match.group(1))
+    labels = {row["label"] for rows in data["tables"].values() for row in rows
+              if "label" in row}
+    assert XSS in labels
+    assert html.count("<script") == 2  # the JSON block and the sorting code: nothing else
+
+
+def test_json_report_keeps_runs_and_adds_leaderboards(capsys, tmp_path):
+    out = tmp_path / "r.json"
+    code, _, err = clbench(capsys, "report", "--results", GOLDEN / "results", "--json", out)
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert len(data["runs"]) == 18
+    boards = data["leaderboards"]
+    assert len(boards["scenarios"]) == 3 and boards["confidence"] == 0.95
+    cells = {c["label"]: c for s in boards["scenarios"] if s["setting"] == "class"
+             and s["budget"] == "smoke" for c in s["cells"]}
+    assert cells[XSS]["complete"] is False and cells[XSS]["n_ok"] == 2
+    assert cells["naive"]["metrics"]["fwt"] == "n/a"
+    assert set(cells["joint"]["metrics"]["acc"]) == {"mean", "std", "n", "ci95"}
+
+
+def test_report_cli_writes_every_format(capsys, tmp_path):
+    files = {k: tmp_path / f"out.{k}" for k in ("html", "markdown", "csv", "json")}
+    args = ["report", "--results", GOLDEN / "results"]
+    for k, p in files.items():
+        args += [f"--{k}", p]
+    code, _, err = clbench(capsys, *args)
+    assert code == 0, err
+    assert all(p.stat().st_size > 0 for p in files.values())
+    rows = list(csv.DictReader(files["csv"].open()))
+    assert len(rows) == 7  # scenario x strategy cells
+    assert {r["label"] for r in rows} >= {XSS, "naive", "joint", "sep"}
+    code, out, _ = clbench(capsys, "report", "--results", GOLDEN / "results", "--markdown", "-")
+    assert code == 0 and out.startswith("# clbench leaderboard")
+    code, _, err = clbench(capsys, "report", "--results", GOLDEN / "results")
+    assert code == 2 and "no output requested" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+
+
+def test_compare_cli_reports_welch_deltas(capsys, tmp_path):
+    md, html = tmp_path / "c.md", tmp_path / "c.html"
+    code, _, err = clbench(capsys, "compare", "--candidate", "joint", "--baselines", "naive",
+                           "--results", GOLDEN / "results", "--markdown", md, "--html", html)
+    assert code == 0, err
+    text = md.read_text()
+    assert "Welch" in text and "equal\\_var=False" in text
+    # class-incremental smoke: joint - naive ACC = 0.8122 - 0.4722, significant
+    assert re.search(r"\| naive \| \+0\.340 \(p [^)]*\) ✓ \|", text), text
+    assert "FWT" in text.split("permuted-digits")[1].split("split-digits")[0]
+    page = html.read_text()
+    assert "Welch" in page and XSS not in page
+    code, _, err = clbench(capsys, "compare", "--candidate", "nope", "--results",
+                           GOLDEN / "results")
+    assert code == 2 and "nope" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# gate
+
+
+def write_store(root: Path, cells: dict[tuple[str, str], list[float]]) -> Path:
+    """A results store with one task-incremental 2-task scenario per cell key; each value is
+    one seed's final accuracy."""
+    root.mkdir(parents=True)
+    store = ResultsStore(root)
+    for (scenario, strategy), accs in cells.items():
+        for seed, a in enumerate(accs):
+            store.write(doc(scenario, "task", {"setting": "task"}, strategy, {}, seed, "smoke",
+                            [[0.5, 0.5], [a, 0.5], [a, a]], group_seeds=range(len(accs))))
+    return root
+
+
+def run_gate(capsys, tmp_path, old, new, *extra):
+    base = write_store(tmp_path / "old", old)
+    cur = write_store(tmp_path / "new", new)
+    return clbench(capsys, "gate", "--baseline", base, "--current", cur, *extra)
+
+
+STEADY = [0.90, 0.91, 0.89, 0.90, 0.91]
+
+
+def test_gate_identical_results_pass(capsys, tmp_path):
+    cells = {("s1", "naive"): STEADY, ("s2", "naive"): [0.5, 0.6, 0.7]}
+    code, out, err = run_gate(capsys, tmp_path, cells, cells)
+    assert code == 0, out + err
+    assert "PASS" in out and "0 regression(s)" in out
+
+
+def test_gate_planted_regression_fails(capsys, tmp_path):
+    old = {("s1", "naive"): STEADY, ("s1", "joint"): STEADY}
+    new = {("s1", "naive"): [v - 0.1 for v in STEADY], ("s1", "joint"): STEADY}
+    code, out, err = run_gate(capsys, tmp_path, old, new)
+    assert code == 1, out + err
+    assert "FAIL" in out and "**regression**" in out
+    (line,) = [ln for ln in out.splitlines() if "regression**" in ln]
+    assert "| naive |" in line and "-0.100" in line
+
+
+def test_gate_improvement_passes(capsys, tmp_path):
+    old = {("s1", "naive"): STEADY}
+    new = {("s1", "naive"): [v + 0.05 for v in STEADY]}
+    code, out, _ = run_gate(capsys, tmp_path, old, new)
+    assert code == 0 and "improvement" in out
+
+
+def test_gate_noise_is_not_significant(capsys, tmp_path):
+    # A drop of the mean beyond the threshold, but with a large variance: not significant.
+    old = {("s1", "naive"): [0.5, 0.9, 0.7, 0.6, 0.8]}
+    new = {("s1", "naive"): [0.9, 0.45, 0.6, 0.8, 0.5]}
+    code, out, _ = run_gate(capsys, tmp_path, old, new)
+    assert code == 0, out
+    assert "not significant" in out
+    # Same means, large variance on both sides.
+    code, out, _ = run_gate(capsys, tmp_path / "b", {("s", "x"): [0.2, 0.8, 0.5]},
+                            {("s", "x"): [0.8, 0.2, 0.5]})
+    assert code == 0, out
+
+
+def test_gate_single_seed_drop_counts_and_says_so(capsys, tmp_path):
+    code, out, _ = run_gate(capsys, tmp_path, {("s", "x"): [0.9]}, {("s", "x"): [0.85]})
+    assert code == 1
+    assert "fewer than 2 seeds" in out
+    code, out, _ = run_gate(capsys, tmp_path / "b", {("s", "x"): [0.9]}, {("s", "x"): [0.895]},
+                            "--max-drop", "0.01")
+    assert code == 0, out
+
+
+def test_gate_lower_is_better_metric_and_thresholds(tmp_path):
+    base = write_store(tmp_path / "o", {("s", "x"): STEADY})
+    same = aggregate(ResultsStore(base).load().runs, **FROZEN)
+    result = gate(same, same, "forgetting", 0.0, 0.05)
+    assert result.exit_code == 0
+    assert welch([1.0, 1.0], [1.0, 1.0]) == 1.0 and welch([1.0, 1.0], [0.0, 0.0]) == 0.0
+    assert welch([1.0], [0.0, 0.5]) is None
+
+
+def test_gate_bad_input_exits_2(capsys, tmp_path):
+    good = write_store(tmp_path / "good", {("s", "x"): STEADY})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["--baseline", tmp_path / "missing", "--current", good],
+                 ["--baseline", good, "--current", empty],
+                 ["--baseline", good, "--current", good, "--metric", "speed"],
+                 ["--baseline", good, "--current", good, "--alpha", "1.5"],
+                 ["--baseline", good, "--current", good, "--max-drop", "-1"]):
+        code, out, err = clbench(capsys, "gate", *args)
+        assert code == 2, (args, out, err)
+        assert err.startswith("error: ") and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["gate", "--baseline", str(good), "--current", str(good), "--max-drop", "x"])
+    assert exc.value.code == 2
