@@ -147,7 +147,8 @@ SCENARIOS: Registry = Registry(
 STRATEGIES: Registry = Registry(
     "strategy",
     "clbench.strategies",
-    ["strategies.naive", "strategies.joint", "strategies.replay", "strategies.generative_replay",
+    ["strategies.naive", "strategies.joint", "strategies.ewc", "strategies.replay",
+     "strategies.generative_replay",
      "strategies.pnn", "strategies.net2net"],
     required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
 )

@@ -1,0 +1,281 @@
+"""Elastic Weight Consolidation (EWC) and online EWC: a quadratic penalty that anchors the
+parameters that mattered for earlier tasks, weighted by their diagonal Fisher information.
+
+Both are seed-batched: the Fisher, the anchors and the penalty carry the member axis ``S``
+(every parameter-shaped tensor reshapes to ``(S, -1)``, row ``s`` = member ``s``), and the
+Fisher's randomness (which training samples, which sampled labels) comes from each member's own
+generator, stream :data:`EWC_STREAM`, so member ``s`` behaves the same whichever seeds share
+its group.
+
+Per-sample gradients use ``torch.func``: ``vmap(grad(loss))`` over the samples of a chunk,
+where one "sample" is a ``[S, 1, ...]`` slice holding one input per member. The members are
+independent networks, so the gradient of the *sum over members* of their losses on sample ``i``
+holds, in member ``s``'s slice, exactly member ``s``'s per-sample gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+from bench.registry import STRATEGIES
+from bench.seeding import generator
+from scenarios.base import Experience, TaskData
+from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+
+# Stream id of the per-member generator that draws the Fisher's samples and sampled labels
+# (0 INIT, 1 SHUFFLE and 2 SCENARIO are taken in bench/seeding.py).
+EWC_STREAM = 10
+
+# Per-sample gradients of one chunk hold chunk x (all members' parameters) floats: at most
+# 2**22 floats (16 MiB, cache-friendly: fastest on a CPU) or 2**26 (256 MiB) on an accelerator.
+_CHUNK_FLOATS = {"cpu": 2**22}
+_CHUNK_FLOATS_DEFAULT = 2**26
+
+
+@dataclasses.dataclass(frozen=True)
+class EWCParams(SGDParams):
+    # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2.
+    # Not portable between papers (it depends on how F is normalised and on the loss scale).
+    # Ours: F is the *mean* over samples of squared per-sample gradients of the per-sample
+    # cross-entropy, and L_task is a mean over the minibatch. 300 is chosen by a sweep over
+    # {100, 300, 1000} on permuted digits (5 tasks, default budget, 3 seeds;
+    # docs/strategies/ewc.md), the largest value that stays stable: the penalty adds curvature
+    # lambda * sum_k F_k, and SGD with momentum m diverges once lr * curvature > 2 (1 + m);
+    # at 1000 one seed in three diverged.
+    ewc_lambda: float = 300.0
+    # "true": labels sampled from the model's predictive distribution, y ~ softmax(logits)
+    # (the Fisher of Kirkpatrick et al. 2017; "SAMPLE" in van de Ven 2025, "On the computation
+    # of the Fisher Information in continual learning", ICLR blog post). "empirical": the
+    # dataset's labels ("EMPIRICAL" there), the variant many implementations use.
+    fisher: Literal["true", "empirical"] = "true"
+    # Training samples of the task used to estimate F (capped at the task's size). van de Ven
+    # 2025 finds a few hundred inputs (n = 500, exact over labels) nearly as good as the whole
+    # set; with one sampled label per input we take about twice that.
+    fisher_samples: int = 1024
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.ewc_lambda >= 0:  # also rejects NaN
+            raise ValueError(f"ewc_lambda must be >= 0, got {self.ewc_lambda}")
+        if self.fisher not in ("true", "empirical"):
+            raise ValueError(f"fisher must be 'true' or 'empirical', got {self.fisher!r}")
+        if self.fisher_samples < 1:
+            raise ValueError(f"fisher_samples must be >= 1, got {self.fisher_samples}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineEWCParams(EWCParams):
+    # Decay of the running Fisher, F <- gamma * F + F_new (Schwarz et al. 2018, Sec. 2.1).
+    # 1.0 (no decay) is the default of van de Ven & Tolias's reference code
+    # (GMvandeVen/continual-learning, ContinualLearner.gamma = 1.) and the value they use for
+    # permuted MNIST; gamma < 1 gradually forgets old tasks' importance.
+    gamma: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+
+
+EWC_DEFAULTS = SGD_DEFAULTS
+
+
+def sample_labels(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Labels ``[S, B]`` drawn from ``softmax(logits)`` (``[S, B, K]``, ``-inf`` allowed) by
+    inverting the CDF at ``u`` ``[S, B]`` in (0, 1]. A zero-probability class is never drawn."""
+    cdf = logits.softmax(-1).cumsum(-1)
+    threshold = (u * cdf[..., -1]).unsqueeze(-1)
+    return (cdf >= threshold).int().argmax(-1)  # first index reaching the threshold
+
+
+@STRATEGIES.register("ewc")
+class EWC(SupervisedStrategy):
+    """Elastic Weight Consolidation (Kirkpatrick et al. 2017, PNAS, "Overcoming catastrophic
+    forgetting in neural networks").
+
+    After task ``k``: ``F_k = mean_n (d/dtheta log p(y_n | x_n, theta*_k))^2`` over
+    ``fisher_samples`` inputs of the task, at its final parameters ``theta*_k``; ``y_n`` is drawn
+    from the model's predictive distribution (true Fisher) or is the dataset label
+    (``fisher="empirical"``). Training on later tasks minimises
+    ``L = L_task + lambda/2 * sum_k sum_i F_k,i (theta_i - theta*_k,i)^2``, one penalty per past
+    task (memory grows with the number of tasks). In the task-incremental setting the Fisher uses
+    the task's masked logits, as training does.
+    """
+
+    description = "Elastic Weight Consolidation: Fisher-weighted quadratic anchor per past task"
+    Params = EWCParams
+    defaults = EWC_DEFAULTS
+    online: ClassVar[bool] = False
+
+    def setup(self, info, model_factory, seeds, device) -> None:
+        super().setup(info, model_factory, seeds, device)
+        self.fisher_gens = [generator(seed, EWC_STREAM) for seed in seeds]
+        # name -> [K, *param.shape]: K past tasks (EWC) or one running term (online EWC)
+        self.fishers: dict[str, torch.Tensor] = {}
+        self.anchors: dict[str, torch.Tensor] = {}
+        # the merged quadratic of penalty(): weight A, centre mu (parameter-shaped), constant c
+        self._weight: dict[str, torch.Tensor] = {}
+        self._centre: dict[str, torch.Tensor] = {}
+        self._constant = torch.zeros(len(self.seeds), device=device)
+
+    # -- the penalty -------------------------------------------------------------------------
+
+    def penalty(self) -> torch.Tensor:
+        """``sum_k sum_i F_k,i (theta_i - theta*_k,i)^2`` per member, ``[S]`` (zero before the
+        first consolidation). Evaluated as the single quadratic it equals,
+        ``sum_i A_i (theta_i - mu_i)^2 + c`` with ``A = sum_k F_k``, ``mu = sum_k F_k theta*_k / A``
+        and ``c = sum_k sum_i F_k,i (theta*_k,i - mu_i)^2`` (see :meth:`_merge`): one pass over
+        the parameters per step whatever the number of past tasks."""
+        S = len(self.seeds)
+        total = self._constant
+        for name, p in self.net.named_parameters():
+            weight = self._weight.get(name)
+            if weight is None:
+                continue
+            total = total + (weight * (p - self._centre[name]).square()).reshape(S, -1).sum(1)
+        return total
+
+    def direct_penalty(self) -> torch.Tensor:
+        """The same penalty term by term over the stored tasks (reference for the tests)."""
+        S = len(self.seeds)
+        total = torch.zeros(S, device=self.device)
+        for name, p in self.net.named_parameters():
+            if name in self.fishers:
+                term = self.fishers[name] * (p.unsqueeze(0) - self.anchors[name]).square()
+                total = total + term.reshape(term.shape[0], S, -1).sum((0, 2))
+        return total
+
+    @torch.no_grad()
+    def _merge(self) -> None:
+        """Precompute ``A``, ``mu`` and ``c`` of :meth:`penalty` from the stored terms."""
+        S = len(self.seeds)
+        self._weight, self._centre = {}, {}
+        constant = torch.zeros(S, dtype=torch.float64, device=self.device)
+        for name, fisher in self.fishers.items():
+            f, anchor = fisher.double(), self.anchors[name].double()
+            weight = f.sum(0)
+            mean = (f * anchor).sum(0) / weight.clamp_min(torch.finfo(torch.float64).tiny)
+            centre = torch.where(weight > 0, mean, anchor[-1])
+            spread = f * (anchor - centre).square()
+            constant += spread.reshape(spread.shape[0], S, -1).sum((0, 2))
+            self._weight[name] = fisher.sum(0)
+            self._centre[name] = centre.to(fisher.dtype)
+        self._constant = constant.float()
+
+    def loss(self, x, y, task_ids):
+        loss = super().loss(x, y, task_ids)
+        if not self.fishers or self.params.ewc_lambda == 0:
+            return loss
+        return loss + 0.5 * self.params.ewc_lambda * self.penalty()
+
+    # -- the Fisher --------------------------------------------------------------------------
+
+    def _per_sample_grads(self):
+        """``vmap(grad)`` of the summed-over-members cross-entropy of one sample per member."""
+        net, class_mask = self.net, self.class_mask
+        masked = self.info.setting == "task"
+
+        def sample_loss(params, buffers, x, y, t):  # x [S, C, H, W], y [S], t [S]
+            out = functional_call(net, (params, buffers), (x.unsqueeze(1),))[:, 0]  # [S, K]
+            if masked:
+                out = out.masked_fill(~class_mask[t], float("-inf"))
+            return F.cross_entropy(out, y, reduction="sum")
+
+        return vmap(grad(sample_loss), in_dims=(None, None, 1, 1, 1))
+
+    def fisher_information(self, data: TaskData, fisher: str | None = None
+                           ) -> dict[str, torch.Tensor]:
+        """Diagonal Fisher at the current parameters, from ``fisher_samples`` random training
+        samples of ``data`` per member: ``{name: tensor shaped like the parameter}``. Uses each
+        member's generator (positions, then uniforms for the sampled labels)."""
+        mode = self.params.fisher if fisher is None else fisher
+        if mode not in ("true", "empirical"):
+            raise ValueError(f"fisher must be 'true' or 'empirical', got {mode!r}")
+        n = len(data)
+        N = min(self.params.fisher_samples, n)
+        positions, uniforms = [], []
+        for g in self.fisher_gens:  # once per task, outside the training loop
+            positions.append(torch.randperm(n, generator=g)[:N])
+            uniforms.append(1.0 - torch.rand(N, generator=g, dtype=torch.float64))  # (0, 1]
+        positions = torch.stack(positions).to(self.device)
+        uniforms = torch.stack(uniforms).to(self.device)
+
+        self.net.eval()  # batch norm with running statistics: per-sample gradients are defined
+        params = {k: p.detach() for k, p in self.net.named_parameters() if p.requires_grad}
+        buffers = dict(self.net.named_buffers())
+        per_sample = self._per_sample_grads()
+        total = sum(p.numel() for p in params.values())
+        budget = _CHUNK_FLOATS.get(self.device.type, _CHUNK_FLOATS_DEFAULT)
+        chunk = min(N, max(8, budget // max(total, 1)))
+        sums = {k: torch.zeros_like(p) for k, p in params.items()}
+        for start in range(0, N, chunk):
+            x, y, t = data.batch(positions[:, start:start + chunk])
+            if mode == "true":
+                with torch.no_grad():
+                    logits = self.logits(x, t).double()
+                y = sample_labels(logits, uniforms[:, start:start + chunk])
+            grads = per_sample(params, buffers, x, y, t)
+            for k, g in grads.items():
+                sums[k] += g.square().sum(0)
+        return {k: s / N for k, s in sums.items()}
+
+    # -- consolidation -----------------------------------------------------------------------
+
+    def consolidate(self, data: TaskData) -> None:
+        """Estimate the Fisher of the task just learnt and add its penalty term."""
+        fisher = self.fisher_information(data)
+        anchors = {k: p.detach().clone() for k, p in self.net.named_parameters() if k in fisher}
+        self._add_term(fisher, anchors)
+        self._merge()
+
+    def _add_term(self, fisher: Mapping[str, torch.Tensor],
+                  anchors: Mapping[str, torch.Tensor]) -> None:
+        for k, f in fisher.items():
+            if k in self.fishers:
+                self.fishers[k] = torch.cat([self.fishers[k], f.unsqueeze(0)])
+                self.anchors[k] = torch.cat([self.anchors[k], anchors[k].unsqueeze(0)])
+            else:
+                self.fishers[k] = f.unsqueeze(0)
+                self.anchors[k] = anchors[k].unsqueeze(0)
+
+    def train(self, experience: Experience) -> None:
+        self.fit(experience.train)
+        self.consolidate(experience.train)
+
+    def state_numel(self) -> int:
+        """Floats this strategy keeps besides the model (Fishers and anchors, all members)."""
+        return sum(t.numel() for d in (self.fishers, self.anchors) for t in d.values())
+
+
+@STRATEGIES.register("online-ewc")
+class OnlineEWC(EWC):
+    """Online EWC (Schwarz et al. 2018, ICML, "Progress & Compress: A scalable framework for
+    continual learning"; see also Huszar 2018, "Note on the quadratic penalties in elastic weight
+    consolidation", PNAS).
+
+    One running Fisher ``F <- gamma * F + F_new`` (``F_new`` estimated as in :class:`EWC` at the
+    end of each task) anchored at the latest task's final parameters ``theta*``; the loss is
+    ``L_task + lambda/2 * sum_i F_i (theta_i - theta*_i)^2``. Memory is constant in the number of
+    tasks (two parameter-sized tensors).
+    """
+
+    description = "online EWC: one running Fisher (F <- gamma F + F_new) anchored at the last task"
+    Params = OnlineEWCParams
+    defaults = EWC_DEFAULTS
+    online = True
+
+    def _add_term(self, fisher, anchors) -> None:
+        gamma = self.params.gamma
+        for k, f in fisher.items():
+            if k in self.fishers:
+                self.fishers[k] = gamma * self.fishers[k] + f.unsqueeze(0)
+            else:
+                self.fishers[k] = f.unsqueeze(0)
+            self.anchors[k] = anchors[k].unsqueeze(0)
+
