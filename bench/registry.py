@@ -149,7 +149,7 @@ STRATEGIES: Registry = Registry(
     "clbench.strategies",
     ["strategies.naive", "strategies.joint", "strategies.ewc", "strategies.replay",
      "strategies.generative_replay",
-     "strategies.pnn", "strategies.net2net"],
+     "strategies.pnn", "strategies.net2net", "strategies.avalanche_baselines"],
     required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
 )
 REPORTERS: Registry = Registry("reporter", "clbench.reporters",
