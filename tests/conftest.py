@@ -43,9 +43,3 @@ def data_dir(tmp_path_factory) -> Path:
             (root / name).symlink_to(SHARED_DATA / name, target_is_directory=True)
     write_cifar100_binary(root / "cifar-100-binary")
     return root
-
-
-def requires(data_dir: Path, *names: str) -> None:
-    for name in names:
-        if not (data_dir / name).exists():
-            pytest.skip(f"{name} is not in ../shared/data")

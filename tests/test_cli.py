@@ -25,7 +25,7 @@ import torch
 from bench import cli
 
 REPO = Path(__file__).resolve().parents[1]
-BOOM = "tests.plugins_for_tests:Boom"
+BOOM = "clbench_test_plugins:Boom"
 ALL_SCENARIOS = ("split-mnist", "permuted-mnist", "split-cifar10", "split-cifar100",
                  "split-digits", "permuted-digits")
 SUMMARY = re.compile(r"(\d+) planned: (\d+) ran, (\d+) already done, (\d+) failed, (\d+) diverged")
@@ -195,14 +195,14 @@ BAD_INPUT = {
         [*RUN, "--scenario", "split-digits", "--strategy", "no_such_module_xyz:Thing"],
         ["cannot import module 'no_such_module_xyz'", "PYTHONPATH"]),
     "missing class": (
-        [*RUN, "--scenario", "split-digits", "--strategy", "tests.plugins_for_tests:Nope"],
-        ["has no attribute 'Nope'", "tests.plugins_for_tests:Nope"]),
+        [*RUN, "--scenario", "split-digits", "--strategy", "clbench_test_plugins:Nope"],
+        ["has no attribute 'Nope'", "clbench_test_plugins:Nope"]),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input(case, tmp_path, capsys, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.syspath_prepend(str(REPO / "tests"))
     args, expected = BAD_INPUT[case]
     results = tmp_path / "results"
     code, out, err = clbench(capsys, *args, "--results", results)
@@ -279,7 +279,7 @@ def test_bad_input_class_that_is_not_a_strategy(capsys):
 
 
 def test_failing_strategy_is_recorded_and_retried(tmp_path, capsys, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.syspath_prepend(str(REPO / "tests"))
     results = tmp_path / "results"
     # Boom first: its failure must not stop the runs after it.
     args = [*RUN, "--scenario", "split-digits", "--strategy", BOOM, "--strategy", "naive",

@@ -11,7 +11,6 @@ from bench.models import ModelFactory, parameter_count
 from bench.params import parse_named
 from bench.registry import STRATEGIES
 from bench.spec import make_scenario
-from tests.conftest import requires
 
 SCENARIOS = [
     ("split-digits:setting=class", []),
@@ -27,6 +26,12 @@ SCENARIOS = [
     ("split-cifar100:setting=class,backbone=convnet", []),  # generated CIFAR-100 files
     ("split-cifar100:n_tasks=20,setting=task,backbone=convnet", []),
 ]
+
+
+def requires(data_dir, *names: str) -> None:
+    for name in names:
+        if not (data_dir / name).exists():
+            pytest.skip(f"{name} is not in ../shared/data")
 
 
 REFERENCE = ("naive", "joint")

@@ -1,5 +1,5 @@
-"""Strategies used by tests/test_cli.py through ``--strategy tests.plugins_for_tests:Name``
-(the repository root must be on ``sys.path``)."""
+"""Strategies used by tests/test_cli.py through ``--strategy clbench_test_plugins:Name``
+(``tests/`` must be on ``sys.path``: pytest puts it there)."""
 
 from __future__ import annotations
 
