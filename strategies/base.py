@@ -36,6 +36,7 @@ class Strategy(ABC):
     description: ClassVar[str] = ""
     batched: ClassVar[bool] = False
     settings: ClassVar[tuple[str, ...]] = ("class", "task", "domain")
+    backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone
 
     @dataclasses.dataclass(frozen=True)
     class Params:
@@ -65,6 +66,9 @@ class Strategy(ABC):
                 f"strategy {cls.name!r} is defined for the {', '.join(cls.settings)} "
                 f"setting(s) only, not {info.setting!r}"
             )
+        if cls.backbones is not None and info.backbone not in cls.backbones:
+            return (f"strategy {cls.name!r} supports the {', '.join(cls.backbones)} backbone(s) "
+                    f"only, not {info.backbone!r}")
         return None
 
     @abstractmethod

@@ -18,7 +18,7 @@ from torch import nn
 from bench.models import MLP, MemberLinear
 from bench.registry import STRATEGIES
 from bench.seeding import generator
-from scenarios.base import Experience, ScenarioInfo
+from scenarios.base import Experience
 from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 NET2NET_GROW = 41  # seeding stream id of the widening maps and noise (0-2 are the harness's)
@@ -127,13 +127,7 @@ class Net2Net(SupervisedStrategy):
     Params = Net2NetParams
     defaults = SGD_DEFAULTS
 
-    @classmethod
-    def unsupported(cls, info: ScenarioInfo) -> str | None:
-        reason = super().unsupported(info)
-        if reason is None and info.backbone != "mlp":
-            reason = (f"net2net supports the mlp backbone only (it widens fully connected "
-                      f"layers), not {info.backbone!r}")
-        return reason
+    backbones = ("mlp",)  # it grows fully connected layers
 
     def setup(self, info, model_factory, seeds, device) -> None:
         reason = self.unsupported(info)

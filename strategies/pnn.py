@@ -20,7 +20,7 @@ from torch import nn
 from bench.models import MemberLinear
 from bench.registry import STRATEGIES
 from bench.seeding import SHUFFLE, generator
-from scenarios.base import Experience, ScenarioInfo
+from scenarios.base import Experience
 from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 PNN_INIT = 40  # seeding stream id of the columns' initialisation (0-2 are the harness's)
@@ -233,13 +233,7 @@ class PNN(SupervisedStrategy):
     defaults = SGD_DEFAULTS
     settings = ("task",)
 
-    @classmethod
-    def unsupported(cls, info: ScenarioInfo) -> str | None:
-        reason = super().unsupported(info)
-        if reason is None and info.backbone != "mlp":
-            reason = (f"pnn supports the mlp backbone only (its columns are fully connected), "
-                      f"not {info.backbone!r}")
-        return reason
+    backbones = ("mlp",)  # it grows fully connected layers
 
     def setup(self, info, model_factory, seeds, device) -> None:
         reason = self.unsupported(info)
