@@ -17,33 +17,23 @@ import torch
 pytest.importorskip("avalanche", reason="avalanche-lib is not installed: "
                     "pip install 'avalanche-lib==0.6.0' quadprog")
 
+from strategy_setup import CPU, DATA, set_up, train  # noqa: E402
+
 import strategies.avalanche_baselines as AB  # noqa: E402  (registers avalanche.*)
 from bench import api, metrics  # noqa: E402
 from bench.budget import BUDGETS  # noqa: E402
-from bench.models import ModelFactory, member_state  # noqa: E402
+from bench.models import member_state  # noqa: E402
 from bench.registry import STRATEGIES  # noqa: E402
-from bench.seeding import seed_everything  # noqa: E402
 from bench.spec import make_scenario, make_specs  # noqa: E402
 from scenarios.base import Experience  # noqa: E402
-from scenarios.data import DataConfig  # noqa: E402
 
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 CLASS, TASK = "split-digits:setting=class", "split-digits:setting=task"
 
 
 def _train(strategy_name, scenario, seed=0, params="", tasks=2, budget="smoke"):
     """Set up and train ``tasks`` experiences like the harness does; returns the strategy."""
-    spec = make_specs(scenario, f"{strategy_name}{params}", [seed], budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build([seed], BUDGETS[budget], CPU, DATA)
-    cls = STRATEGIES.get(strategy_name)
-    strategy = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    seed_everything(seed)
-    strategy.setup(data.info, factory, [seed], CPU)
-    for t in range(tasks):
-        strategy.train(Experience(data.info.tasks[t], data.train[t]))
+    strategy, data = set_up(strategy_name, scenario, [seed], params, budget)
+    train(strategy, data, tasks)
     return strategy
 
 
@@ -233,9 +223,6 @@ def test_native_and_avalanche_agree_at_default_budget(tmp_path, native, scenario
     """Different implementations of one method (EWC: per-sample vs minibatch Fisher and
     different lambda scales; replay: reservoir vs experience-balanced buffer): mean ACC over
     three seeds within ``tol``."""
-    if importlib.util.find_spec(f"strategies.{native}") is None:
-        pytest.skip(f"native strategies/{native}.py is not there yet")
-    importlib.import_module(f"strategies.{native}")
     ours = _default_runs(tmp_path / "n", scenario, native)
     theirs = _default_runs(tmp_path / "a", scenario, f"avalanche.{native}")
     assert abs(sum(ours) / 3 - sum(theirs) / 3) < tol, (ours, theirs)

@@ -2,16 +2,10 @@
 
 import pytest
 import torch
+from strategy_setup import CPU, set_up, train
 
-from bench.budget import BUDGETS
 from bench.models import ModelFactory, member_state, parameter_count
-from bench.registry import STRATEGIES
-from bench.spec import make_scenario, make_specs
-from scenarios.base import Experience
-from scenarios.data import DataConfig
-
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
+from bench.spec import make_scenario
 
 
 @pytest.mark.parametrize("backbone", ["mlp", "convnet", "resnet18-reduced"])
@@ -41,15 +35,8 @@ def test_parameter_count_is_per_member():
 
 
 def _train_two_tasks(strategy_name, scenario, seeds, params="", tasks=2):
-    spec = make_specs(scenario, f"{strategy_name}{params}", seeds, "smoke")[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS["smoke"], CPU, DATA)
-    cls = STRATEGIES.get(strategy_name)
-    strategy = cls(cls.resolve_params(sc.name, "smoke", dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    for t in range(tasks):
-        strategy.train(Experience(data.info.tasks[t], data.train[t]))
+    strategy, data = set_up(strategy_name, scenario, seeds, params)
+    train(strategy, data, tasks)
     return strategy.model
 
 

@@ -3,33 +3,20 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from strategy_setup import set_up, train
 
 import strategies.ewc  # noqa: F401  (registers "ewc" and "online-ewc")
 from bench import api, metrics
-from bench.budget import BUDGETS
 from bench.errors import ConfigError
-from bench.models import ModelFactory, member_state
+from bench.models import member_state
 from bench.registry import STRATEGIES
 from bench.seeding import generator
-from bench.spec import make_scenario, make_specs
 from scenarios.base import Experience
-from scenarios.data import DataConfig
 from strategies.ewc import EWC_STREAM, sample_labels
-
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 
 
 def _setup(name, scenario="permuted-digits:n_tasks=2", seeds=(0,), params="", budget="smoke"):
-    seeds = list(seeds)
-    spec = make_specs(scenario, f"{name}{params}", seeds, budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS[budget], CPU, DATA)
-    cls = STRATEGIES.get(name)
-    strategy = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    return strategy, data
+    return set_up(name, scenario, seeds, params, budget)
 
 
 def _member_sum(t, members):
@@ -175,8 +162,7 @@ def test_stored_terms_follow_the_update_rule(name, gamma):
 
 def _train(name, scenario, seeds, params, tasks):
     st, data = _setup(name, scenario, seeds, params)
-    for t in range(tasks):
-        st.train(Experience(data.info.tasks[t], data.train[t]))
+    train(st, data, tasks)
     return st
 
 

@@ -3,36 +3,22 @@ are labelled by the previous solver, batching is exact, and it beats naive fine-
 
 import pytest
 import torch
+from strategy_setup import set_up, train
 
 import strategies.generative_replay  # noqa: F401  (registers "generative-replay")
 from bench import api, metrics
-from bench.budget import BUDGETS
 from bench.errors import ConfigError
-from bench.models import ModelFactory, member_state
-from bench.registry import STRATEGIES
-from bench.spec import make_scenario, make_specs
-from scenarios.base import Experience
-from scenarios.data import DataConfig
+from bench.models import member_state
+from bench.spec import make_specs
 
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 NAME = "generative-replay"
 
 
 def _strategy(scenario, params, seeds, budget="smoke"):
-    spec = make_specs(scenario, f"{NAME}{params}", seeds, budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS[budget], CPU, DATA)
-    cls = STRATEGIES.get(NAME)
-    strategy = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    return strategy, data
+    return set_up(NAME, scenario, seeds, params, budget)
 
 
-def _train(strategy, data, tasks):
-    for t in range(tasks):
-        strategy.train(Experience(data.info.tasks[t], data.train[t]))
+_train = train
 
 
 def test_vae_learns_and_samples_look_like_normalised_inputs():

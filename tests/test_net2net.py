@@ -2,21 +2,15 @@
 
 import pytest
 import torch
+from strategy_setup import CPU, set_up, train
 
 import strategies.net2net  # noqa: F401  (registers "net2net")
 from bench import api
-from bench.budget import BUDGETS
 from bench.errors import ConfigError
 from bench.models import ModelFactory, member_state, parameter_count
-from bench.registry import STRATEGIES
 from bench.seeding import generator
-from bench.spec import make_scenario, make_specs
-from scenarios.base import Experience
-from scenarios.data import DataConfig
 from strategies.net2net import NET2NET_GROW, identity_layer, wider
 
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 TASK = "split-digits:setting=task"
 SEEDS = [0, 5, 9]
 
@@ -119,18 +113,11 @@ def test_deepening_preserves_outputs():
 
 
 def _strategy(seeds, params="", scenario=TASK):
-    spec = make_specs(scenario, f"net2net{params}", seeds, "smoke")[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS["smoke"], CPU, DATA)
-    cls = STRATEGIES.get("net2net")
-    strategy = cls(cls.resolve_params(sc.name, "smoke", dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    return strategy, data
+    return set_up("net2net", scenario, seeds, params)
 
 
 def _train(strategy, data, t):
-    strategy.train(Experience(data.info.tasks[t], data.train[t]))
+    train(strategy, data, [t])
 
 
 @pytest.mark.parametrize("params,w0,m,deepen", [

@@ -5,36 +5,23 @@ import math
 
 import pytest
 import torch
+from strategy_setup import CPU, set_up, train
 
 import strategies.pnn  # noqa: F401  (registers "pnn")
 from bench import api, metrics
-from bench.budget import BUDGETS
 from bench.errors import ConfigError
-from bench.models import ModelFactory, member_state, parameter_count
-from bench.registry import STRATEGIES
-from bench.spec import make_scenario, make_specs
-from scenarios.base import Experience
-from scenarios.data import DataConfig
+from bench.models import member_state, parameter_count
 from strategies.pnn import column_parameter_count
 
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 TASK = "split-digits:setting=task"
 
 
 def _strategy(seeds, params="", scenario=TASK, budget="smoke"):
-    spec = make_specs(scenario, f"pnn{params}", seeds, budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS[budget], CPU, DATA)
-    cls = STRATEGIES.get("pnn")
-    strategy = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    return strategy, data
+    return set_up("pnn", scenario, seeds, params, budget)
 
 
 def _train(strategy, data, task):
-    strategy.train(Experience(data.info.tasks[task], data.train[task]))
+    train(strategy, data, [task])
 
 
 def _expected_counts(T, d=64, w=100, L=2, o=10, adapter="mlp"):

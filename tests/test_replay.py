@@ -3,30 +3,18 @@ replay beats naive fine-tuning in the class-incremental setting."""
 
 import pytest
 import torch
+from strategy_setup import set_up
 
 import strategies.replay  # noqa: F401  (registers "replay")
 from bench import api, metrics
-from bench.budget import BUDGETS
 from bench.errors import ConfigError
-from bench.models import ModelFactory, member_state
-from bench.registry import STRATEGIES
-from bench.spec import make_scenario, make_specs
+from bench.models import member_state
+from bench.spec import make_specs
 from scenarios.base import Experience
-from scenarios.data import DataConfig
-
-CPU = torch.device("cpu")
-DATA = DataConfig.from_options(None, download=False)
 
 
 def _strategy(scenario, params, seeds, budget="smoke", name="replay"):
-    spec = make_specs(scenario, f"{name}{params}", seeds, budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    data = sc.build(seeds, BUDGETS[budget], CPU, DATA)
-    cls = STRATEGIES.get(name)
-    strategy = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, CPU)
-    strategy.setup(data.info, factory, seeds, CPU)
-    return strategy, data
+    return set_up(name, scenario, seeds, params, budget)
 
 
 def _tasks(strategy, data, n=None):

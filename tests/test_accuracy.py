@@ -1,0 +1,86 @@
+"""The accuracy tier: each row of ``bench/reference.toml`` run at its budget, its metric's mean
+over seeds compared with the published figure (``pytest -m accuracy``; off by default).
+
+Environment:
+- ``CLBENCH_ACCURACY_RESULTS``: a results directory kept between sessions, so an interrupted
+  tier resumes and ``clbench report --results DIR`` renders what it ran (default: a temporary
+  directory).
+- ``CLBENCH_ACCURACY_SEEDS``: seeds per row (default ``0,1,2``).
+- ``CLBENCH_DEVICE``: ``auto`` (default), ``cpu`` or ``cuda``.
+
+At the end ``accuracy-summary.md`` in the results directory lists every row run: target,
+tolerance, figure reached, seeds and device.
+
+The default run checks the table itself (``test_reference_table_is_runnable``): every row
+resolves to valid run specs, so a typo fails in CI, not hours into the tier.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import api
+from bench.reference import ReferenceTarget, load_targets
+from bench.results import ResultsStore
+from bench.spec import parse_seeds
+
+TARGETS = load_targets()
+SEEDS = parse_seeds(os.environ.get("CLBENCH_ACCURACY_SEEDS", "0,1,2"))
+
+
+def test_reference_table_is_runnable():
+    assert TARGETS, "bench/reference.toml has no targets"
+    for row in TARGETS:
+        specs = row.specs(SEEDS)  # raises ConfigError on an unknown name or parameter
+        assert len(specs) == len(SEEDS)
+        assert 0 <= row.target <= 1 or row.metric in ("bwt", "fwt"), row.id
+
+
+@pytest.fixture(scope="session")
+def accuracy_results(tmp_path_factory) -> Path:
+    folder = os.environ.get("CLBENCH_ACCURACY_RESULTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("accuracy-results")
+
+
+@pytest.fixture(scope="session")
+def summary(accuracy_results):
+    rows: list[str] = []
+    yield rows
+    if rows:
+        device = api.resolve_device(os.environ.get("CLBENCH_DEVICE", "auto"))
+        where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                 else f"CPU ({os.cpu_count()} cores, {platform.processor() or 'unknown'})")
+        head = ("| id | strategy | scenario | budget | metric | target | reached "
+                "(mean ± sd) | seeds | within |\n|---|---|---|---|---|---|---|---|---|\n")
+        (accuracy_results / "accuracy-summary.md").write_text(
+            f"Accuracy tier on {where}, torch {torch.__version__}\n\n" + head + "\n".join(rows)
+            + "\n")
+
+
+@pytest.mark.accuracy
+@pytest.mark.parametrize("row", TARGETS, ids=[t.id for t in TARGETS])
+def test_reaches_published_figure(row: ReferenceTarget, accuracy_results, summary, data_dir):
+    specs = row.specs(SEEDS)
+    run = api.run(specs, results=accuracy_results, data_dir=data_dir, download=False,
+                  device=os.environ.get("CLBENCH_DEVICE", "auto"))
+    assert not run.not_run, run.not_run
+    store = ResultsStore(accuracy_results)
+    docs = [store.read(store.path(s.hash)) for s in specs]
+    assert all(d["status"] == "ok" for d in docs), [d.get("error") for d in docs]
+    values = [row.value(d["accuracy_matrix"]) for d in docs]
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else math.nan
+    ok = row.reached(mean)
+    summary.append(
+        f"| {row.id} | `{row.strategy}` | `{row.scenario}` | {row.budget} | {row.metric} | "
+        f"{row.target_text()} | {mean:.3f} ± {sd:.3f} | {len(values)} | "
+        f"{'yes' if ok else 'NO'} |")
+    assert ok, (f"{row.id}: {row.metric} {mean:.4f} (seeds {values}) misses the target "
+                f"{row.target_text()} ({row.source})")
