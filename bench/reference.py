@@ -93,7 +93,10 @@ def _row(item: object, where: str) -> ReferenceTarget:
     if row.check not in CHECKS:
         raise ConfigError(f"{where}: unknown check {row.check!r}",
                           hint=f"choose one of: {', '.join(CHECKS)}")
-    get_budget(row.budget)
+    try:
+        get_budget(row.budget)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
     for key in ("target", "tolerance", "cpu_minutes"):
         value = getattr(row, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < -1:

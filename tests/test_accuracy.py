@@ -17,6 +17,7 @@ resolves to valid run specs, so a typo fails in CI, not hours into the tier.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -27,6 +28,7 @@ import pytest
 import torch
 
 from bench import api
+from bench.errors import ConfigError
 from bench.reference import ReferenceTarget, load_targets
 from bench.results import ResultsStore
 from bench.spec import parse_seeds
@@ -84,3 +86,48 @@ def test_reaches_published_figure(row: ReferenceTarget, accuracy_results, summar
         f"{'yes' if ok else 'NO'} |")
     assert ok, (f"{row.id}: {row.metric} {mean:.4f} (seeds {values}) misses the target "
                 f"{row.target_text()} ({row.source})")
+
+
+ROW = """
+[[target]]
+id = "x"
+scenario = "split-digits"
+strategy = "naive"
+budget = "smoke"
+metric = "acc"
+target = 0.5
+tolerance = 0.1
+check = "within"
+source = "a paper"
+differences = "none"
+cpu_minutes = 1
+"""
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("metric = \"acc\"", "metric = \"accuracy\""), "unknown metric 'accuracy'"),
+    (("check = \"within\"", "check = \"above\""), "unknown check 'above'"),
+    (("cpu_minutes = 1", "cpu_minutes = 1\ncolour = 2"), "unknown keys colour"),
+    (("source = \"a paper\"\n", ""), "missing source"),
+    (("tolerance = 0.1", "tolerance = -0.1"), "tolerance must be >= 0"),
+    (("budget = \"smoke\"", "budget = \"huge\""), "unknown budget 'huge'"),
+])
+def test_bad_reference_rows_are_named(tmp_path, edit, message):
+    path = tmp_path / "reference.toml"
+    path.write_text(ROW.replace(*edit))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_targets(path)
+    assert "target 1" in str(info.value)
+
+
+def test_duplicate_ids_and_checks(tmp_path):
+    path = tmp_path / "reference.toml"
+    path.write_text(ROW + ROW)
+    with pytest.raises(ConfigError, match="duplicate target ids x"):
+        load_targets(path)
+    path.write_text(ROW)
+    (row,) = load_targets(path)
+    assert row.reached(0.45) and row.reached(0.6) and not row.reached(0.39)
+    assert not row.reached(float("nan"))
+    at_least = dataclasses.replace(row, check="at_least")
+    assert at_least.reached(0.41) and at_least.reached(0.99) and not at_least.reached(0.39)
