@@ -9,13 +9,19 @@ from typing import Any
 
 from bench.budget import BUDGETS
 from bench.errors import ConfigError, DataError, ResultsError
-from bench.models import ModelFactory
 from bench.params import describe
 from bench.registry import REPORTERS, SCENARIOS, STRATEGIES
 from bench.results import ResultsStore
-from bench.runner import Progress, RunContext, execute_group, plan_groups, resolve_device
+from bench.runner import (
+    Progress,
+    RunContext,
+    execute_group,
+    plan_groups,
+    resolve_device,
+    set_up_group,
+)
 from bench.seeding import seed_everything
-from bench.spec import RunSpec, make_scenario, make_specs, parse_seeds
+from bench.spec import RunSpec, make_specs, parse_seeds
 from bench.suite import builtin_suites, load_suite
 from scenarios.data import DataConfig
 
@@ -137,18 +143,12 @@ def prepare(
     if not seeds:
         raise ConfigError("no seeds given", hint="give at least one seed, e.g. seeds=[0]")
     spec = make_specs(scenario, strategy, seeds, budget)[0]
-    sc = make_scenario(spec.scenario, dict(spec.scenario_params))
-    dev = resolve_device(device)
-    data = sc.build(seeds, BUDGETS[budget], dev, DataConfig.from_options(data_dir, download))
-    cls = STRATEGIES.get(spec.strategy)
-    st = cls(cls.resolve_params(sc.name, budget, dict(spec.strategy_params)))
-    if st.batched is False and len(seeds) != 1:
+    if STRATEGIES.get(spec.strategy).batched is False and len(seeds) != 1:
         raise ConfigError(f"{spec.strategy!r} trains one seed at a time",
                           hint="give a single seed")
-    factory = ModelFactory(data.info.backbone, data.info.input_shape, data.info.n_outputs, dev)
     seed_everything(seeds[0])
-    st.setup(data.info, factory, seeds, dev)
-    return st, data
+    return set_up_group(spec, seeds, resolve_device(device),
+                        DataConfig.from_options(data_dir, download))
 
 
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,

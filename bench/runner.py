@@ -148,6 +148,29 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def set_up_group(spec: RunSpec, seeds: list[int], device: torch.device, data: DataConfig):
+    """``(strategy, scenario_data)``: ``spec``'s strategy set up for the members ``seeds`` on its
+    scenario's data, as every run starts (``execute_group``; ``api.prepare`` for use by hand).
+    Call ``seed_everything(seeds[0])`` first, as the runner does."""
+    scenario = make_scenario(spec.scenario, dict(spec.scenario_params))
+    strategy_cls = STRATEGIES.get(spec.strategy)
+    params = resolve(strategy_cls.Params, [dict(spec.strategy_params)],
+                     f"strategy {spec.strategy!r}")
+    try:
+        scenario_data = scenario.build(seeds, get_budget(spec.budget), device, data)
+    except ClbenchError:
+        raise
+    except Exception as exc:  # a broken file caught late is still the data's fault
+        raise DataError(f"cannot build {spec.scenario!r}: {type(exc).__name__}: {exc}") from exc
+    strategy = strategy_cls(params)
+    if strategy.batched is False and len(seeds) != 1:
+        raise RuntimeError("an unbatched strategy was given a group of several seeds")
+    info = scenario_data.info
+    factory = ModelFactory(info.backbone, info.input_shape, info.n_outputs, device)
+    strategy.setup(info, factory, seeds, device)
+    return strategy, scenario_data
+
+
 def execute_group(specs: list[RunSpec], ctx: RunContext,
                   progress: Progress | None = None) -> list[dict]:
     """Run one group; returns one result document per member (not yet stored).
@@ -156,11 +179,11 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     exception from the strategy is recorded as status ``failed`` for every member."""
     first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
     started_at = _now()
+    # Bad input raises here, before anything is measured (set_up_group resolves them again).
     scenario = make_scenario(first.scenario, dict(first.scenario_params))
     strategy_cls = STRATEGIES.get(first.strategy)
-    params = resolve(strategy_cls.Params, [dict(first.strategy_params)],
-                     f"strategy {first.strategy!r}")
-    budget = get_budget(first.budget)
+    resolve(strategy_cls.Params, [dict(first.strategy_params)], f"strategy {first.strategy!r}")
+    get_budget(first.budget)
     S = len(seeds)
 
     seed_everything(seeds[0])
@@ -182,19 +205,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     error = None
     setup_time = None
     try:
-        try:
-            data = scenario.build(seeds, budget, device, ctx.data)
-        except ClbenchError:
-            raise
-        except Exception as exc:  # a broken file caught late is still the data's fault
-            raise DataError(f"cannot build {first.scenario!r}: {type(exc).__name__}: {exc}"
-                            ) from exc
+        strategy, data = set_up_group(first, seeds, device, ctx.data)
         data_source = data.data_source
-        strategy = strategy_cls(params)
-        if strategy.batched is False and S != 1:
-            raise RuntimeError("an unbatched strategy was given a group of several seeds")
-        factory = ModelFactory(info.backbone, info.input_shape, info.n_outputs, device)
-        strategy.setup(info, factory, seeds, device)
         _sync(device)
         setup_time = time.perf_counter() - t_start
         for t in range(T + 1):
