@@ -7,10 +7,16 @@ Fisher's randomness (which training samples, which sampled labels) comes from ea
 generator, stream :data:`EWC_STREAM`, so member ``s`` behaves the same whichever seeds share
 its group.
 
-Per-sample gradients use ``torch.func``: ``vmap(grad(loss))`` over the samples of a chunk,
-where one "sample" is a ``[S, 1, ...]`` slice holding one input per member. The members are
-independent networks, so the gradient of the *sum over members* of their losses on sample ``i``
-holds, in member ``s``'s slice, exactly member ``s``'s per-sample gradient.
+The Fisher needs the sum over samples of squared per-sample gradients. When every trainable
+parameter sits in a :class:`~bench.models.MemberLinear` layer used once per forward pass (the
+MLP backbones), that sum comes from two tensors per layer without materialising any per-sample
+gradient: sample ``i``'s weight gradient is ``d_i a_i^T`` (``a_i`` the layer's input, ``d_i`` the
+loss gradient at its output), so ``sum_i (d_i a_i^T)^2 = (d^2)^T a^2`` elementwise, one batched
+matrix product, and the bias's is ``sum_i d_i^2``. Other networks (the conv backbones) use
+``torch.func``: ``vmap(grad(loss))`` over the samples of a chunk, where one "sample" is a
+``[S, 1, ...]`` slice holding one input per member. Either way the members are independent
+networks, so the gradient of the *sum over members* of their losses holds, in member ``s``'s
+slice, exactly member ``s``'s per-sample gradient.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from bench.models import MemberLinear
 from bench.registry import STRATEGIES
 from bench.seeding import generator
 from scenarios.base import Experience, TaskData
@@ -116,6 +123,9 @@ class EWC(SupervisedStrategy):
     Params = EWCParams
     defaults = EWC_DEFAULTS
     online: ClassVar[bool] = False
+    # The Fisher of all-MemberLinear networks from layer inputs and output gradients (see the
+    # module docstring); False forces the general per-sample path (tests compare the two).
+    outer_product_fisher: ClassVar[bool] = True
 
     def setup(self, info, model_factory, seeds, device) -> None:
         super().setup(info, model_factory, seeds, device)
@@ -193,6 +203,43 @@ class EWC(SupervisedStrategy):
 
         return vmap(grad(sample_loss), in_dims=(None, None, 1, 1, 1))
 
+    def _linear_layers(self) -> dict[str, MemberLinear] | None:
+        """The network's layers by name when each trainable parameter is a ``MemberLinear``'s
+        weight or bias (the outer-product Fisher applies); None otherwise."""
+        layers = {n: m for n, m in self.net.named_modules() if isinstance(m, MemberLinear)}
+        owned = {f"{n}.{k}" for n in layers for k in ("weight", "bias")}
+        trainable = {k for k, p in self.net.named_parameters() if p.requires_grad}
+        return layers if layers and trainable == owned else None
+
+    def _squared_grad_sums_linear(self, layers, x, y, t) -> dict[str, torch.Tensor] | None:
+        """``sum_i g_i^2`` over the chunk's samples for every parameter of ``layers``, from each
+        layer's input ``a`` and output gradient ``d``: weight ``(d^2)^T a^2``, bias
+        ``sum_i d_i^2``. None if a layer ran more than once (shared weights: the formula would
+        miss the cross terms)."""
+        seen: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+        names = {id(m): n for n, m in layers.items()}
+
+        def record(module, args, out):
+            seen.append((names[id(module)], args[0].detach(), out))
+
+        handles = [m.register_forward_hook(record) for m in layers.values()]
+        try:
+            with torch.enable_grad():
+                out = self.logits(x, t)
+                loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="sum")
+                if len({n for n, _, _ in seen}) != len(seen):
+                    return None
+                deltas = torch.autograd.grad(loss, [o for _, _, o in seen])
+        finally:
+            for h in handles:
+                h.remove()
+        sums = {}
+        for (name, a, _), d in zip(seen, deltas):
+            d2 = d.square()
+            sums[f"{name}.weight"] = torch.bmm(d2.transpose(1, 2), a.square())
+            sums[f"{name}.bias"] = d2.sum(1)
+        return sums
+
     def fisher_information(self, data: TaskData, fisher: str | None = None
                            ) -> dict[str, torch.Tensor]:
         """Diagonal Fisher at the current parameters, from ``fisher_samples`` random training
@@ -213,17 +260,28 @@ class EWC(SupervisedStrategy):
         self.net.eval()  # batch norm with running statistics: per-sample gradients are defined
         params = {k: p.detach() for k, p in self.net.named_parameters() if p.requires_grad}
         buffers = dict(self.net.named_buffers())
-        per_sample = self._per_sample_grads()
-        total = sum(p.numel() for p in params.values())
+        layers = self._linear_layers() if self.outer_product_fisher else None
         budget = _CHUNK_FLOATS.get(self.device.type, _CHUNK_FLOATS_DEFAULT)
-        chunk = min(N, max(8, budget // max(total, 1)))
+        if layers is not None:  # a chunk holds each layer's input and output gradient
+            per_sample_floats = sum(m.members * (m.in_features + m.out_features)
+                                    for m in layers.values())
+        else:  # a chunk holds every per-sample gradient
+            per_sample_floats = sum(p.numel() for p in params.values())
+        chunk = min(N, max(8, budget // max(per_sample_floats, 1)))
         sums = {k: torch.zeros_like(p) for k, p in params.items()}
+        per_sample = None
         for start in range(0, N, chunk):
             x, y, t = data.batch(positions[:, start:start + chunk])
             if mode == "true":
                 with torch.no_grad():
                     logits = self.logits(x, t).double()
                 y = sample_labels(logits, uniforms[:, start:start + chunk])
+            fast = self._squared_grad_sums_linear(layers, x, y, t) if layers else None
+            if fast is not None:
+                for k, g2 in fast.items():
+                    sums[k] += g2
+                continue
+            per_sample = per_sample or self._per_sample_grads()
             grads = per_sample(params, buffers, x, y, t)
             for k, g in grads.items():
                 sums[k] += g.square().sum(0)

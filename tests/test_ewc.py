@@ -50,6 +50,33 @@ def test_fisher_is_mean_squared_per_sample_gradient_of_each_member():
                                        rtol=1e-4, atol=1e-9, msg=f"{k} of member {s}")
 
 
+@pytest.mark.parametrize("scenario", ["permuted-digits:n_tasks=2",
+                                      "permuted-digits:n_tasks=2,setting=task"])
+def test_outer_product_fisher_equals_the_per_sample_gradient_path(scenario, monkeypatch):
+    seeds = [0, 5]
+    st, data = _setup("ewc", scenario, seeds, ":fisher_samples=40")
+    st.fit(data.train[0])
+    assert st._linear_layers() is not None  # the MLP takes the outer-product path
+    fast = st.fisher_information(data.train[0], "true")
+    st.fisher_gens = [generator(seed, EWC_STREAM) for seed in seeds]  # the same draws again
+    monkeypatch.setattr(type(st), "outer_product_fisher", False)
+    slow = st.fisher_information(data.train[0], "true")
+    assert set(fast) == set(slow)
+    for k in slow:
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-4, atol=1e-10, msg=k)
+
+
+def test_conv_backbones_take_the_per_sample_gradient_path():
+    st, data = _setup("ewc", "split-digits:setting=task,backbone=convnet", [0, 5],
+                      ":fisher_samples=8")
+    assert st._linear_layers() is None
+    fisher = st.fisher_information(data.train[0])
+    for k, p in st.net.named_parameters():
+        assert fisher[k].shape == p.shape and (fisher[k] >= 0).all()
+    assert all((_member_sum(f, 2) >= 0).all() for f in fisher.values())
+    assert sum(float(f.sum()) for f in fisher.values()) > 0
+
+
 def test_fisher_shapes_sign_and_true_vs_empirical():
     st, data = _setup("ewc", seeds=[0, 5], params=":fisher_samples=64")
     st.fit(data.train[0])
