@@ -120,9 +120,12 @@ def test_interrupt_then_resume_runs_each_planned_run_exactly_once(tmp_path, caps
 
     env = {**os.environ, "CLBENCH_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    # A shell that starts this test in the background ignores SIGINT, and the child would
+    # inherit that: give it the default disposition, as an interactive Ctrl-C would find.
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while not stored(results):
