@@ -242,8 +242,9 @@ def test_defaults_are_documented_values():
     p = STRATEGIES.get("ewc").resolve_params("split-mnist", "default", {})
     assert (p.ewc_lambda, p.fisher, p.fisher_samples) == (300.0, "true", 1024)
     for name in ("ewc", "online-ewc"):  # 300 diverged on 10-task permuted MNIST (ewc.md)
-        assert STRATEGIES.get(name).resolve_params("permuted-mnist", "default",
-                                                   {}).ewc_lambda == 30.0
+        for budget in ("smoke", "default", "paper"):
+            assert STRATEGIES.get(name).resolve_params("permuted-mnist", budget,
+                                                       {}).ewc_lambda == 30.0
     assert STRATEGIES.get("online-ewc").resolve_params("permuted-mnist", "default", {}).gamma == 1
 
 
