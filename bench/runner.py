@@ -179,11 +179,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     exception from the strategy is recorded as status ``failed`` for every member."""
     first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
     started_at = _now()
-    # Bad input raises here, before anything is measured (set_up_group resolves them again).
     scenario = make_scenario(first.scenario, dict(first.scenario_params))
     strategy_cls = STRATEGIES.get(first.strategy)
-    resolve(strategy_cls.Params, [dict(first.strategy_params)], f"strategy {first.strategy!r}")
-    get_budget(first.budget)
     S = len(seeds)
 
     seed_everything(seeds[0])

@@ -284,6 +284,7 @@ class EWC(SupervisedStrategy):
                 for k, g2 in fast.items():
                     sums[k] += g2
                 continue
+            layers = None  # shared weights: the general path for this and every later chunk
             per_sample = per_sample or self._per_sample_grads()
             grads = per_sample(params, buffers, x, y, t)
             for k, g in grads.items():
