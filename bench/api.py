@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.budget import BUDGETS
-from bench.errors import ConfigError, DataError, ResultsError
-from bench.params import describe
-from bench.registry import REPORTERS, SCENARIOS, STRATEGIES
-from bench.results import ResultsStore
-from bench.runner import (
+from clbench.budget import BUDGETS
+from clbench.errors import ConfigError, DataError, ResultsError
+from clbench.params import describe
+from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
+from clbench.results import ResultsStore
+from clbench.runner import (
     Progress,
     RunContext,
     execute_group,
@@ -20,10 +20,11 @@ from bench.runner import (
     resolve_device,
     set_up_group,
 )
-from bench.seeding import seed_everything
-from bench.spec import RunSpec, make_specs, parse_seeds
-from bench.suite import builtin_suites, load_suite
-from scenarios.data import DataConfig
+from clbench.scenarios.data import DataConfig
+from clbench.seeding import seed_everything
+from clbench.spec import RunSpec, make_specs, parse_seeds
+from clbench.suite import builtin_suites, load_suite
+from clbench.versions import version_of
 
 DEFAULT_RESULTS = "clbench-results"
 
@@ -184,7 +185,7 @@ def _write(path: str | Path, text: str) -> None:
 
 
 def _leaderboard(results: str | Path, generated_at: str | None = None):
-    from reports.aggregate import aggregate
+    from clbench.reports.aggregate import aggregate
 
     loaded = ResultsStore(results).load()
     if not loaded.runs:
@@ -201,8 +202,8 @@ def compare(candidate: str, baselines: Sequence[str] = (),
     """The candidate strategy against baselines (every other strategy by default), per
     scenario, with Welch's t-test. ``outputs`` maps ``markdown``/``html`` to a path (``-``:
     returned only); the Markdown is always returned."""
-    from reports.compare import compare as compare_cells
-    from reports.compare import render_comparison_html, render_comparison_markdown
+    from clbench.reports.compare import compare as compare_cells
+    from clbench.reports.compare import render_comparison_html, render_comparison_markdown
 
     cmp = compare_cells(_leaderboard(results, generated_at), candidate, baselines)
     rendered = {"markdown": render_comparison_markdown(cmp, alpha)}
@@ -219,31 +220,35 @@ def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
          max_drop: float = 0.01, alpha: float = 0.05):
     """Compare two results stores cell by cell: (GateResult, Markdown summary).
     ``GateResult.exit_code`` is 1 when a cell regressed significantly, else 0."""
-    from reports.compare import gate as gate_cells
-    from reports.compare import render_gate_markdown
+    from clbench.reports.compare import gate as gate_cells
+    from clbench.reports.compare import render_gate_markdown
 
     result = gate_cells(_leaderboard(baseline), _leaderboard(current), metric, max_drop, alpha)
     return result, render_gate_markdown(result)
 
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:
-    """Names, descriptions and parameters of the scenarios, strategies, suites or budgets."""
+    """Names, versions, descriptions and parameters of the scenarios, strategies, backbones,
+    suites or budgets."""
     if kind == "scenarios":
         return [
-            {"name": n, "description": c.description, "version": c.version,
+            {"name": n, "description": c.description, "version": version_of(c),
              "params": describe(c.Params)}
             for n, c in SCENARIOS.items()
         ]
     if kind == "strategies":
         return [
-            {"name": n, "description": c.description, "batched": c.batched,
-             "settings": list(c.settings), "params": describe(c.Params)}
+            {"name": n, "description": c.description, "version": version_of(c),
+             "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params)}
             for n, c in STRATEGIES.items()
         ]
+    if kind == "backbones":
+        return [{"name": n, "description": getattr(c, "description", ""),
+                 "version": version_of(c)} for n, c in BACKBONES.items()]
     if kind == "suites":
         return [{"name": n, "description": load_suite(n).description}
                 for n in sorted(builtin_suites())]
     if kind == "budgets":
         return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
     raise ConfigError(f"cannot list {kind!r}",
-                      hint="list scenarios, strategies, suites or budgets")
+                      hint="list scenarios, strategies, backbones, suites or budgets")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import ConfigError
+from clbench.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``clbench``: a thin command line over :mod:`bench.api`.
+"""``clbench``: a thin command line over :mod:`clbench.api`.
 
 Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
 (unknown names, bad parameters, missing data, unreadable results); 130 interrupted (finished
@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import api
-from bench.errors import ClbenchError
+from clbench import api
+from clbench.errors import ClbenchError
 
+LISTABLE = ("scenarios", "strategies", "backbones", "suites", "budgets")
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one line
 
 
@@ -74,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clbench", description="Continual-learning benchmarks: run, keep, report.")
     sub = parser.add_subparsers(dest="command", required=True)
-    lst = sub.add_parser("list", help="list scenarios, strategies, suites or budgets")
+    lst = sub.add_parser("list",
+                         help="list scenarios, strategies, backbones, suites or budgets")
     lst.add_argument("what", nargs="?", default="all",
-                     choices=["all", "scenarios", "strategies", "suites", "budgets"])
+                     choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     _add_run_args(sub.add_parser("run", help="run a suite or a scenario x strategy grid"))
     rep = sub.add_parser("report", help="render the results store")
@@ -112,8 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    kinds = ["scenarios", "strategies", "suites", "budgets"] if args.what == "all" \
-        else [args.what]
+    kinds = list(LISTABLE) if args.what == "all" else [args.what]
     listing = {k: api.describe_registered(k) for k in kinds}
     if args.json:
         print(json.dumps(listing, indent=1, default=str))
@@ -121,7 +122,8 @@ def cmd_list(args) -> int:
     for kind, items in listing.items():
         print(f"{kind}:")
         for item in items:
-            print(f"  {item['name']:<18} {item['description']}")
+            version = f" (version {item['version']})" if "version" in item else ""
+            print(f"  {item['name']:<18} {item['description']}{version}")
             for name, type_, default in item.get("params", []):
                 print(f"      {name} ({type_}) = {default!r}")
     return 0

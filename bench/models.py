@@ -13,15 +13,16 @@ PyTorch's default initialisation, so it is the same network whatever S is.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import ConfigError
-from bench.seeding import INIT, generator
+from clbench.registry import BACKBONES
+from clbench.seeding import INIT, generator
 
 
 class MemberLinear(nn.Module):
@@ -48,8 +49,12 @@ def unstack_features(x: torch.Tensor, members: int) -> torch.Tensor:
     return x.reshape(x.shape[0], members, -1).transpose(0, 1)
 
 
+@BACKBONES.register("mlp")
 class MLP(nn.Module):
     """Fully connected ReLU network (default 2 x 400, the usual MNIST backbone)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "fully connected ReLU network, 2 x 400 hidden units"
 
     def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int,
                  hidden: Sequence[int] = (400, 400)):
@@ -91,10 +96,14 @@ class _BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
+@BACKBONES.register("resnet18-reduced")
 class ReducedResNet18(nn.Module):
     """ResNet-18 with ``nf`` = 20 base filters: the CIFAR backbone of GEM (Lopez-Paz & Ranzato
     2017) and A-GEM (Chaudhry et al. 2019), following their released ``ResNet18(nclasses, nf=20)``.
     """
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "ResNet-18 with 20 base filters (GEM / A-GEM's CIFAR network)"
 
     def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int, nf: int = 20):
         super().__init__()
@@ -117,8 +126,12 @@ class ReducedResNet18(nn.Module):
         return self.head(unstack_features(out, self.members))
 
 
+@BACKBONES.register("convnet")
 class ConvNet(nn.Module):
     """A small conv net (2 x conv-ReLU-maxpool, 32/64 filters, FC 256): cheap CIFAR baseline."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "2 x conv-ReLU-maxpool (32/64 filters) and FC 256: cheap CIFAR"
 
     def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int):
         super().__init__()
@@ -134,13 +147,6 @@ class ConvNet(nn.Module):
         out = F.max_pool2d(F.relu(self.conv2(out)), 2)
         out = unstack_features(out.flatten(1), self.members)
         return self.head(F.relu(self.fc(out)))
-
-
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
-    "mlp": MLP,
-    "resnet18-reduced": ReducedResNet18,
-    "convnet": ConvNet,
-}
 
 
 @torch.no_grad()
@@ -207,14 +213,12 @@ class ModelFactory:
     device: torch.device
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ConfigError(
-                f"unknown backbone {self.backbone!r}", hint=f"choose one of: {', '.join(BACKBONES)}"
-            )
+        BACKBONES.get(self.backbone)  # an unknown name is a ConfigError naming the known ones
 
     def __call__(self, seeds: Sequence[int], **kwargs) -> nn.Module:
         """One model holding ``len(seeds)`` members, member ``s`` initialised from ``seeds[s]``."""
-        model = BACKBONES[self.backbone](len(seeds), self.input_shape, self.n_outputs, **kwargs)
+        backbone = BACKBONES.get(self.backbone)
+        model = backbone(len(seeds), self.input_shape, self.n_outputs, **kwargs)
         init_members(model, seeds)
         model.clbench_members = len(seeds)
         return model.to(self.device)

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, get_args, get_origin
 
-from bench.errors import ConfigError
+from clbench.errors import ConfigError
 
 Scalar = bool | int | float | str | None
 

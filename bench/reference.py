@@ -11,7 +11,7 @@ id = "naive-split-mnist-class"
 scenario = "split-mnist:setting=class"
 strategy = "naive"
 budget = "paper"
-metric = "acc"            # any metric of bench.metrics.MATRIX_METRICS
+metric = "acc"            # any metric of clbench.metrics.MATRIX_METRICS
 target = 0.197
 tolerance = 0.02
 check = "within"          # |mean - target| <= tolerance; "at_least": mean >= target - tolerance
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bench.budget import get_budget
-from bench.errors import ConfigError
-from bench.metrics import MATRIX_METRICS
-from bench.spec import RunSpec, make_specs
+from clbench.budget import get_budget
+from clbench.errors import ConfigError
+from clbench.metrics import MATRIX_METRICS
+from clbench.spec import RunSpec, make_specs
 
 _FIELDS = {"id", "scenario", "strategy", "budget", "metric", "target", "tolerance", "check",
            "source", "differences", "cpu_minutes"}
@@ -111,7 +111,7 @@ def _row(item: object, where: str) -> ReferenceTarget:
 def load_targets(path: str | Path | None = None) -> list[ReferenceTarget]:
     """The reference table (the built-in one by default); raises ConfigError naming the row."""
     if path is None:
-        text = (resources.files("bench") / "reference.toml").read_text()
+        text = (resources.files("clbench") / "reference.toml").read_text()
         origin = "bench/reference.toml"
     else:
         text, origin = Path(path).read_text(), str(path)

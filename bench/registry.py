@@ -1,10 +1,10 @@
-"""One registry mechanism for scenarios, strategies and reporters.
+"""One registry mechanism for scenarios, strategies, backbones and reporters.
 
 Three ways in, one lookup:
 
 * ``@STRATEGIES.register("name")`` on a class (clbench's own, or a user's in-process code);
-* an entry point in the group ``clbench.strategies`` (``clbench.scenarios``, ``clbench.reporters``)
-  for a package that ships a method;
+* an entry point in the group ``clbench.strategies`` (``clbench.scenarios``,
+  ``clbench.backbones``, ``clbench.reporters``) for a package that ships a method;
 * ``"some.module:Class"`` on the command line or in a suite, for unpackaged code.
 
 Nothing is imported at import time: built-in modules and entry points are loaded on the first
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Generic, TypeVar
 
-from bench.errors import ConfigError
+from clbench.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -141,18 +141,24 @@ def _qualname(cls: type) -> str:
 SCENARIOS: Registry = Registry(
     "scenario",
     "clbench.scenarios",
-    ["scenarios.permuted", "scenarios.split"],
-    required=("Params", "version", "info", "build", "batch_key"),
+    ["clbench.scenarios.permuted", "clbench.scenarios.split"],
+    required=("Params", "info", "build", "batch_key"),
 )
 STRATEGIES: Registry = Registry(
     "strategy",
     "clbench.strategies",
-    ["strategies.naive", "strategies.joint", "strategies.ewc", "strategies.replay",
-     "strategies.generative_replay",
-     "strategies.pnn", "strategies.net2net", "strategies.avalanche_baselines"],
+    [f"clbench.strategies.{m}" for m in (
+        "naive", "joint", "ewc", "replay", "generative_replay", "pnn", "net2net",
+        "avalanche_baselines")],
     required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
 )
-REPORTERS: Registry = Registry("reporter", "clbench.reporters",
-                               ["reports.json_report", "reports.markdown_report",
-                                "reports.html_report", "reports.csv_report"],
-                               required=("render",))
+# Backbones: ``cls(members, input_shape, n_outputs, **kwargs)`` builds S member networks.
+BACKBONES: Registry = Registry("backbone", "clbench.backbones", ["clbench.models"],
+                               required=("__call__",))
+REPORTERS: Registry = Registry(
+    "reporter",
+    "clbench.reporters",
+    [f"clbench.reports.{m}" for m in ("json_report", "markdown_report", "html_report",
+                                      "csv_report")],
+    required=("render",),
+)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ResultsError
+from clbench.errors import ResultsError
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "diverged", "failed")

@@ -18,17 +18,17 @@ from typing import Any, Protocol
 
 import torch
 
-from bench.budget import get_budget
-from bench.errors import ClbenchError, ConfigError, DataError
-from bench.identity import run_identity
-from bench.models import ModelFactory, member_count, parameter_count
-from bench.params import resolve
-from bench.registry import STRATEGIES
-from bench.results import SCHEMA_VERSION, ResultsStore
-from bench.seeding import seed_everything
-from bench.spec import RunSpec, make_scenario
-from scenarios.base import Experience, ScenarioInfo, TaskData
-from scenarios.data import DataConfig
+from clbench.budget import get_budget
+from clbench.errors import ClbenchError, ConfigError, DataError
+from clbench.identity import run_identity
+from clbench.models import ModelFactory, member_count, parameter_count
+from clbench.params import resolve
+from clbench.registry import STRATEGIES
+from clbench.results import SCHEMA_VERSION, ResultsStore
+from clbench.experience import Experience, ScenarioInfo, TaskData
+from clbench.scenarios.data import DataConfig
+from clbench.seeding import seed_everything
+from clbench.spec import RunSpec, make_scenario
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 

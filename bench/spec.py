@@ -1,9 +1,10 @@
 """Run specs: what one run is, frozen, with a stable hash.
 
 A spec names the scenario and strategy with their *resolved* parameters (defaults filled in),
-the scenario's version, the seed and the budget. Its hash is the SHA-256 of its canonical JSON,
-so it is the same on every machine and Python version, and changes whenever anything that
-defines the experiment changes.
+the versions of the scenario, the strategy and the backbone (:mod:`clbench.versions`), the seed
+and the budget. Its hash is the SHA-256 of its canonical JSON, so it is the same on every machine
+and Python version, and changes whenever anything that defines the experiment changes: new code
+at a new version is a new run, never a stored result of the old code.
 """
 
 from __future__ import annotations
@@ -14,23 +15,27 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bench.budget import get_budget
-from bench.errors import ConfigError
-from bench.params import parse_named, resolve
-from bench.registry import SCENARIOS, STRATEGIES
+from clbench.budget import get_budget
+from clbench.errors import ConfigError
+from clbench.params import parse_named, resolve
+from clbench.registry import BACKBONES, SCENARIOS, STRATEGIES
+from clbench.versions import version_of
 
 
 def _frozen(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunSpec:
     scenario: str
     scenario_version: str
     scenario_params: tuple[tuple[str, Any], ...]
     strategy: str
+    strategy_version: str
     strategy_params: tuple[tuple[str, Any], ...]
+    backbone: str
+    backbone_version: str
     seed: int
     budget: str
 
@@ -40,21 +45,28 @@ class RunSpec:
             "scenario_version": self.scenario_version,
             "scenario_params": dict(self.scenario_params),
             "strategy": self.strategy,
+            "strategy_version": self.strategy_version,
             "strategy_params": dict(self.strategy_params),
+            "backbone": self.backbone,
+            "backbone_version": self.backbone_version,
             "seed": self.seed,
             "budget": self.budget,
         }
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> RunSpec:
+        """The spec of a document that passed :func:`clbench.schema.validate`."""
         return RunSpec(
-            doc["scenario"],
-            str(doc["scenario_version"]),
-            _frozen(doc["scenario_params"]),
-            doc["strategy"],
-            _frozen(doc["strategy_params"]),
-            int(doc["seed"]),
-            doc["budget"],
+            scenario=doc["scenario"],
+            scenario_version=str(doc["scenario_version"]),
+            scenario_params=_frozen(doc["scenario_params"]),
+            strategy=doc["strategy"],
+            strategy_version=str(doc["strategy_version"]),
+            strategy_params=_frozen(doc["strategy_params"]),
+            backbone=doc["backbone"],
+            backbone_version=str(doc["backbone_version"]),
+            seed=int(doc["seed"]),
+            budget=doc["budget"],
         )
 
     @property
@@ -62,10 +74,9 @@ class RunSpec:
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
-    def group_key(self) -> tuple:
+    def group_key(self) -> RunSpec:
         """Specs that differ only in seed share this key."""
-        return (self.scenario, self.scenario_version, self.scenario_params, self.strategy,
-                self.strategy_params, self.budget)
+        return dataclasses.replace(self, seed=0)
 
     def label(self) -> str:
         return f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget})"
@@ -91,24 +102,25 @@ def make_specs(
     sc = make_scenario(sc_name, sc_params)
     st_cls = STRATEGIES.get(st_name)
     resolved_st = st_cls.resolve_params(sc.name, budget, st_params)
-    reason = st_cls.unsupported(sc.info(seeds[0] if seeds else 0))
+    info = sc.info(seeds[0] if seeds else 0)
+    reason = st_cls.unsupported(info)
     if reason:
         raise ConfigError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seeds must be non-negative integers, got {seed!r}")
-    return [
-        RunSpec(
-            sc.name,
-            sc.version,
-            _frozen(dataclasses.asdict(sc.params)),
-            st_cls.name,
-            _frozen(dataclasses.asdict(resolved_st)),
-            seed,
-            budget,
-        )
-        for seed in seeds
-    ]
+    common = dict(
+        scenario=sc.name,
+        scenario_version=version_of(type(sc)),
+        scenario_params=_frozen(dataclasses.asdict(sc.params)),
+        strategy=st_cls.name,
+        strategy_version=version_of(st_cls),
+        strategy_params=_frozen(dataclasses.asdict(resolved_st)),
+        backbone=info.backbone,
+        backbone_version=version_of(BACKBONES.get(info.backbone)),
+        budget=budget,
+    )
+    return [RunSpec(**common, seed=seed) for seed in seeds]
 
 
 def parse_seeds(text: str | int | list) -> list[int]:

@@ -21,15 +21,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ConfigError
-from bench.spec import RunSpec, make_specs, parse_seeds
+from clbench.errors import ConfigError
+from clbench.spec import RunSpec, make_specs, parse_seeds
 
 Entry = tuple[str, dict[str, Any]]
 
 
 def builtin_suites() -> dict[str, str]:
     """Name -> TOML text of every suite shipped with clbench."""
-    folder = resources.files("bench") / "suites"
+    folder = resources.files("clbench") / "suites"
     return {
         p.name.removesuffix(".toml"): p.read_text()
         for p in folder.iterdir()

@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import api
-from scenarios.datasets import load_dataset
+from clbench import api
+from clbench.scenarios.datasets import load_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

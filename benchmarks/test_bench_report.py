@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import LoadedResults
-from reports.csv_report import CsvReporter
-from reports.html_report import HtmlReporter
-from reports.json_report import JsonReporter
-from reports.markdown_report import MarkdownReporter
+from clbench.reports.csv_report import CsvReporter
+from clbench.reports.html_report import HtmlReporter
+from clbench.reports.json_report import JsonReporter
+from clbench.reports.markdown_report import MarkdownReporter
+from clbench.results import LoadedResults
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "make_results.py"
 _spec = importlib.util.spec_from_file_location("golden_make_results", GOLDEN)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import api
-from scenarios.base import Experience, TaskData
+from clbench import api
+from clbench.experience import Experience, TaskData
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

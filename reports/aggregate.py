@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
+from clbench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
 
 CONFIDENCE = 0.95
 
@@ -547,7 +547,7 @@ def overall_ranking(tables: Sequence[ScenarioTable]) -> list[OverallRow]:
 
 def _metadata(docs: Sequence[dict[str, Any]], generated_at: str | None,
               override: dict[str, Any] | None) -> dict[str, Any]:
-    from bench.identity import clbench_version
+    from clbench.identity import clbench_version
 
     def distinct(values: Iterable[Any]) -> list[str]:
         return sorted({str(v) for v in values if v not in (None, "")})
@@ -591,7 +591,7 @@ def find_cells(lb: Leaderboard, strategy: str) -> list[tuple[ScenarioTable, Cell
 
 def leaderboard_for(loaded: Any, generated_at: str | None = None,
                     metadata: dict[str, Any] | None = None) -> Leaderboard:
-    """The leaderboard of a :class:`bench.results.LoadedResults`, computed once per loaded
+    """The leaderboard of a :class:`clbench.results.LoadedResults`, computed once per loaded
     store and options (several reporters rendering one store share it)."""
     key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems))
     cache = loaded.__dict__.setdefault("_leaderboards", {})

@@ -1,6 +1,6 @@
 """Candidate-vs-baselines comparison and the regression gate.
 
-Both compare cells (scenario x strategy, see :mod:`reports.aggregate`) seed by seed with
+Both compare cells (scenario x strategy, see :mod:`clbench.reports.aggregate`) seed by seed with
 Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``, two-sided), which does not assume
 equal variances on both sides.
 """
@@ -15,15 +15,15 @@ from typing import Any
 
 from scipy import stats
 
-from bench.errors import ConfigError
-from reports.aggregate import (
+from clbench.errors import ConfigError
+from clbench.reports.aggregate import (
     ACCURACY_METRICS,
     METRIC_BY_KEY,
     Cell,
     Leaderboard,
     find_cells,
 )
-from reports.formatting import environment, markdown_environment
+from clbench.reports.formatting import environment, markdown_environment
 
 COMPARE_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
 WELCH = ("Welch's t-test over seeds (scipy.stats.ttest_ind with equal_var=False, two-sided): "

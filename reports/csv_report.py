@@ -8,9 +8,9 @@ import io
 import json
 from typing import Any
 
-from bench.registry import REPORTERS
-from bench.results import LoadedResults
-from reports.aggregate import METRICS, Leaderboard, leaderboard_for
+from clbench.registry import REPORTERS
+from clbench.reports.aggregate import METRICS, Leaderboard, leaderboard_for
+from clbench.results import LoadedResults
 
 BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",
                 "budget", "data_subset", "n_tasks", "strategy", "label", "strategy_params",

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reports.aggregate import METRIC_BY_KEY, Stat
+from clbench.reports.aggregate import METRIC_BY_KEY, Stat
 
 NA = "n/a"
 EMPTY = "—"
@@ -96,7 +96,7 @@ def json_for_script(data: Any) -> Markup:
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("clbench.reports", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2.html"),
                                             default_for_string=True, default=True),
         trim_blocks=True,

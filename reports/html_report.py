@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import REPORTERS
-from bench.results import LoadedResults
-from reports import charts
-from reports.aggregate import (
+from clbench.registry import REPORTERS
+from clbench.reports import charts
+from clbench.reports.aggregate import (
     FWT_NA_NOTE,
     METRIC_BY_KEY,
     Cell,
@@ -22,8 +21,9 @@ from reports.aggregate import (
     ScenarioTable,
     leaderboard_for,
 )
-from reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
-from reports.markdown_report import meta_rows, metric_definitions
+from clbench.reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
+from clbench.reports.markdown_report import meta_rows, metric_definitions
+from clbench.results import LoadedResults
 
 
 def _sort_value(cell: Cell, key: str) -> float | None:

@@ -1,16 +1,16 @@
 """JSON report: every run with its spec, accuracy matrix and the metrics computed from it, plus
-the aggregated leaderboards (see :mod:`reports.aggregate`)."""
+the aggregated leaderboards (see :mod:`clbench.reports.aggregate`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from bench.identity import clbench_version
-from bench.metrics import all_metrics
-from bench.registry import REPORTERS
-from bench.results import SCHEMA_VERSION, LoadedResults
-from reports.aggregate import leaderboard_for
+from clbench.identity import clbench_version
+from clbench.metrics import all_metrics
+from clbench.registry import REPORTERS
+from clbench.reports.aggregate import leaderboard_for
+from clbench.results import SCHEMA_VERSION, LoadedResults
 
 
 def run_summary(doc: dict[str, Any]) -> dict[str, Any]:

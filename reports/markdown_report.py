@@ -5,16 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import REPORTERS
-from bench.results import LoadedResults
-from reports.aggregate import (
+from clbench.registry import REPORTERS
+from clbench.reports.aggregate import (
     FWT_NA_NOTE,
     METRIC_BY_KEY,
     Leaderboard,
     ScenarioTable,
     leaderboard_for,
 )
-from reports.formatting import fmt_params, fmt_rank, fmt_stat, markdown_environment, md_escape
+from clbench.reports.formatting import (
+    fmt_params,
+    fmt_rank,
+    fmt_stat,
+    markdown_environment,
+    md_escape,
+)
+from clbench.results import LoadedResults
 
 DEFINITIONS = (
     "R[i][j] is the test accuracy on task j after training on task i (row 0: the untrained "

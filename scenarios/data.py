@@ -7,7 +7,12 @@ from pathlib import Path
 
 import torch
 
-from scenarios.datasets import ImageDataset, default_data_dir, load_dataset, offline_from_env
+from clbench.scenarios.datasets import (
+    ImageDataset,
+    default_data_dir,
+    load_dataset,
+    offline_from_env,
+)
 
 
 @dataclass(frozen=True)

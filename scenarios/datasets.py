@@ -37,7 +37,7 @@ array needs and refuses every other global, so a crafted file cannot run code.
 
 When no layout is complete and ``download`` is true (and ``CLBENCH_OFFLINE`` is not set),
 torchvision's dataset class downloads into ``data_dir`` (``MNIST/raw``, ``cifar-10-batches-py``,
-``cifar-100-python``). Otherwise, or if that fails, a :class:`~bench.errors.DataError` names the
+``cifar-100-python``). Otherwise, or if that fails, a :class:`~clbench.errors.DataError` names the
 folder searched and every accepted path.
 """
 
@@ -57,7 +57,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from bench.errors import DataError
+from clbench.errors import DataError
 
 DATASETS: tuple[str, ...] = ("mnist", "cifar10", "cifar100", "digits")
 

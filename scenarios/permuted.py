@@ -16,12 +16,11 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from bench.registry import SCENARIOS
-from bench.seeding import SCENARIO, derive_seed
-from scenarios.base import Scenario, ScenarioData, ScenarioInfo, TaskData, TaskInfo
-from scenarios.data import on_device, subset_rows
-
-Backbone = Literal["mlp", "convnet", "resnet18-reduced"]
+from clbench.registry import BACKBONES, SCENARIOS
+from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
+from clbench.scenarios.base import Scenario
+from clbench.scenarios.data import on_device, subset_rows
+from clbench.seeding import SCENARIO, derive_seed
 
 
 class PermutedScenario(Scenario):
@@ -90,9 +89,10 @@ def _permuted_params(default_tasks: int):
         n_tasks: int = default_tasks
         setting: Literal["domain", "task", "class"] = "domain"
         first_task_identity: bool = False
-        backbone: Backbone = "mlp"
+        backbone: str = "mlp"
 
         def validate(self) -> None:
+            BACKBONES.get(self.backbone)  # unknown: a ConfigError listing the backbones
             if self.n_tasks < 1:
                 raise ValueError(f"n_tasks must be at least 1, got {self.n_tasks}")
 

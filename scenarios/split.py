@@ -18,12 +18,11 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from bench.registry import SCENARIOS
-from bench.seeding import SCENARIO, derive_seed
-from scenarios.base import Scenario, ScenarioData, ScenarioInfo, TaskData, TaskInfo
-from scenarios.data import on_device, subset_rows
-
-Backbone = Literal["mlp", "convnet", "resnet18-reduced"]
+from clbench.registry import BACKBONES, SCENARIOS
+from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
+from clbench.scenarios.base import Scenario
+from clbench.scenarios.data import on_device, subset_rows
+from clbench.seeding import SCENARIO, derive_seed
 
 
 class SplitScenario(Scenario):
@@ -102,9 +101,10 @@ def _split_params(default_tasks: int, default_backbone: str, n_classes: int):
         setting: Literal["class", "task", "domain"] = "class"
         n_tasks: int = default_tasks
         class_order: Literal["standard", "random"] = "standard"
-        backbone: Backbone = default_backbone
+        backbone: str = default_backbone
 
         def validate(self) -> None:
+            BACKBONES.get(self.backbone)  # unknown: a ConfigError listing the backbones
             if self.n_tasks < 1 or n_classes % self.n_tasks:
                 raise ValueError(
                     f"n_tasks must divide the {n_classes} classes, got {self.n_tasks}"

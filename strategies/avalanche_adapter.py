@@ -44,11 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.errors import ConfigError
-from bench.models import ModelFactory
-from bench.seeding import SHUFFLE, derive_seed, generator
-from scenarios.base import Experience, ScenarioInfo
-from strategies.base import SGDParams, Strategy
+from clbench.errors import ConfigError
+from clbench.models import ModelFactory
+from clbench.experience import Experience, ScenarioInfo
+from clbench.seeding import SHUFFLE, derive_seed, generator
+from clbench.strategies.base import SGDParams, Strategy
 
 AVALANCHE = 20  # stream id: per-experience reseeding of the global RNGs Avalanche draws from
 INSTALL_HINT = "pip install 'avalanche-lib==0.6.0' quadprog"

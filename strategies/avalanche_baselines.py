@@ -1,6 +1,6 @@
 """The standard baselines of Avalanche (avalanche-lib 0.6.0), run on clbench's scenarios.
 
-Each class wraps one Avalanche template or plugin through :mod:`strategies.avalanche_adapter`
+Each class wraps one Avalanche template or plugin through :mod:`clbench.strategies.avalanche_adapter`
 (see its docstring for the data, task-label, seeding and optimiser conventions). The optimiser
 fields (``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``epochs``) follow clbench's
 ``SGD_DEFAULTS`` per scenario and budget, as the native strategies, so a difference between
@@ -21,10 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import ModelFactory
-from bench.registry import STRATEGIES
-from strategies.avalanche_adapter import AvalancheParams, AvalancheStrategy, copying_si_plugin
-from strategies.base import SGD_DEFAULTS
+from clbench.models import ModelFactory
+from clbench.registry import STRATEGIES
+from clbench.strategies.avalanche_adapter import (
+    AvalancheParams,
+    AvalancheStrategy,
+    copying_si_plugin,
+)
+from clbench.strategies.base import SGD_DEFAULTS
 
 # ------------------------------------------------------------------------------ plain templates
 
@@ -33,6 +37,7 @@ from strategies.base import SGD_DEFAULTS
 class AvalancheNaive(AvalancheStrategy):
     """Avalanche's ``Naive``: fine-tuning on each experience in turn (lower bound)."""
 
+    version = "1"
     description = "Avalanche Naive: plain fine-tuning (lower bound)"
     defaults = SGD_DEFAULTS
 
@@ -47,6 +52,7 @@ class AvalancheCumulative(AvalancheStrategy):
     """Avalanche's ``Cumulative``: after experience t, keeps training the current model on the
     union of experiences 1..t (same as native ``joint`` with ``reinit=False``)."""
 
+    version = "1"
     description = "Avalanche Cumulative: current model trained on the union of tasks so far"
     defaults = SGD_DEFAULTS
 
@@ -66,6 +72,7 @@ class AvalancheJoint(AvalancheStrategy):
     protocol as native ``joint`` with ``reinit=True``). Training cost grows as 1 + 2 + ... + T.
     """
 
+    version = "1"
     description = "Avalanche JointTraining from scratch on the union of tasks so far"
     defaults = SGD_DEFAULTS
 
@@ -115,6 +122,7 @@ class AvalancheEWC(AvalancheStrategy):
     """Avalanche's ``EWC`` (Kirkpatrick et al. 2017), mode ``separate``: one quadratic penalty
     per past experience, ``lambda * sum_k F_k (theta - theta*_k)^2``."""
 
+    version = "1"
     description = "Avalanche EWC (separate penalty per task)"
     Params = EWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
@@ -143,6 +151,7 @@ class AvalancheOnlineEWC(AvalancheStrategy):
     """Avalanche's ``EWC`` with ``mode="online"`` (Schwarz et al. 2018): one running
     importance ``F <- decay * F + F_t`` around the latest parameters."""
 
+    version = "1"
     description = "Avalanche online EWC (single decayed penalty)"
     Params = OnlineEWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
@@ -178,6 +187,7 @@ class AvalancheSI(AvalancheStrategy):
     ``param.detach().cpu().flatten()``, which on the CPU is a view of the live weights, so
     the path integral is zero there and unpatched SI equals naive fine-tuning."""
 
+    version = "1"
     description = "Avalanche Synaptic Intelligence (CPU view bug fixed)"
     Params = SIParams
     # Split MNIST task-IL, default budget, seed 0: si_lambda 1 / 10 / 100 / 1000 gave ACC 0.970
@@ -213,6 +223,7 @@ class AvalancheLwF(AvalancheStrategy):
     """Avalanche's ``LwF`` (Li & Hoiem 2016): loss + alpha * KL distillation from the previous
     model's softened outputs (temperature T) on the current data."""
 
+    version = "1"
     description = "Avalanche Learning without Forgetting"
     Params = LwFParams
     defaults = SGD_DEFAULTS
@@ -242,6 +253,7 @@ class AvalancheMAS(AvalancheStrategy):
     """Avalanche's ``MAS`` (Aljundi et al. 2018): importance = mean |d ||f(x)||^2 / d theta|,
     accumulated as ``alpha * old + (1 - alpha) * new``; penalty lambda * Omega (th - th*)^2."""
 
+    version = "1"
     description = "Avalanche Memory Aware Synapses"
     Params = MASParams
     # MNIST: lambda 2 (and 1) makes SGD lr 0.01 momentum 0.9 diverge at task 2 of split MNIST
@@ -275,6 +287,7 @@ class AvalancheReplay(AvalancheStrategy):
     """Avalanche's ``Replay``: experience-balanced buffer of ``mem_size`` samples; every
     minibatch of new data is joined by a minibatch from the buffer (ReplayDataLoader)."""
 
+    version = "1"
     description = "Avalanche experience replay (experience-balanced buffer)"
     Params = ReplayParams
     defaults = SGD_DEFAULTS
@@ -302,6 +315,7 @@ class AvalancheGEM(AvalancheStrategy):
     """Avalanche's ``GEM`` (Lopez-Paz & Ranzato 2017): the step is projected (quadratic
     program, solved with quadprog) so that the loss on no past experience's memory grows."""
 
+    version = "1"
     description = "Avalanche Gradient Episodic Memory (needs quadprog)"
     Params = GEMParams
     needs = ("quadprog",)
@@ -332,6 +346,7 @@ class AvalancheAGEM(AvalancheStrategy):
     """Avalanche's ``AGEM`` (Chaudhry et al. 2019): if ``g . g_ref < 0`` for the gradient
     ``g_ref`` on a memory sample, the step is ``g - (g . g_ref / g_ref . g_ref) g_ref``."""
 
+    version = "1"
     description = "Avalanche Averaged GEM"
     Params = AGEMParams
     defaults = SGD_DEFAULTS
@@ -360,6 +375,7 @@ class AvalancheGDumb(AvalancheStrategy):
     """Avalanche's ``GDumb`` (Prabhu et al. 2020): a greedy class-balanced memory; after each
     experience the model is reset to its initial weights and trained on the memory only."""
 
+    version = "1"
     description = "Avalanche GDumb (class-balanced memory, retrain from init)"
     Params = GDumbParams
     defaults = SGD_DEFAULTS
@@ -392,6 +408,7 @@ class AvalancheGSS(AvalancheStrategy):
     ``model(x)``; in the task setting it destroys old tasks (measured: ACC 0.50 on split-digits
     task, chance level)."""
 
+    version = "1"
     description = "Avalanche GSS-greedy (gradient-based sample selection)"
     Params = GSSParams
     settings: ClassVar[tuple[str, ...]] = ("class", "domain")
@@ -424,6 +441,7 @@ class AvalancheDER(AvalancheStrategy):
     """Avalanche's ``DER`` (Dark Experience Replay++, Buzzega et al. 2020): reservoir buffer of
     (x, y, logits); loss + alpha * MSE(logits on buffer, stored logits) + beta * CE(buffer)."""
 
+    version = "1"
     description = "Avalanche Dark Experience Replay++"
     Params = DERParams
     # DER stores the buffer's logits with model(x), without task labels: in the task setting
@@ -444,7 +462,7 @@ class AvalancheDER(AvalancheStrategy):
 
 
 class _MLPFeatures(nn.Module):
-    """The hidden part of a one-member ``bench.models.MLP``: ``[B, ...] -> [B, F]``."""
+    """The hidden part of a one-member ``clbench.models.MLP``: ``[B, ...] -> [B, F]``."""
 
     def __init__(self, mlp: nn.Module):
         super().__init__()
@@ -486,6 +504,7 @@ class AvalancheICaRL(AvalancheStrategy):
     The backbone must be clbench's MLP: its hidden layers are the feature extractor, its head
     the training classifier. Class-incremental only."""
 
+    version = "1"
     description = "Avalanche iCaRL (MLP features, NME classifier)"
     Params = ICaRLParams
     settings = ("class",)
@@ -555,6 +574,7 @@ class AvalanchePNN(AvalancheStrategy):
     column per task, frozen old columns, lateral adapters, one head per task. Uses Avalanche's
     MLP columns, not the scenario's backbone; task-incremental only."""
 
+    version = "1"
     description = "Avalanche Progressive Neural Networks (own MLP columns)"
     Params = PNNParams
     settings: ClassVar[tuple[str, ...]] = ("task",)

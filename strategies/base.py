@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import ModelFactory
-from bench.params import resolve
-from bench.seeding import SHUFFLE, generator
-from scenarios.base import Experience, ScenarioInfo, TaskData
+from clbench.models import ModelFactory
+from clbench.params import resolve
+from clbench.experience import Experience, ScenarioInfo, TaskData
+from clbench.seeding import SHUFFLE, generator
 
 
 class Strategy(ABC):

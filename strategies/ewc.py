@@ -8,7 +8,7 @@ generator, stream :data:`EWC_STREAM`, so member ``s`` behaves the same whichever
 its group.
 
 The Fisher needs the sum over samples of squared per-sample gradients. When every trainable
-parameter sits in a :class:`~bench.models.MemberLinear` layer used once per forward pass (the
+parameter sits in a :class:`~clbench.models.MemberLinear` layer used once per forward pass (the
 MLP backbones), that sum comes from two tensors per layer without materialising any per-sample
 gradient: sample ``i``'s weight gradient is ``d_i a_i^T`` (``a_i`` the layer's input, ``d_i`` the
 loss gradient at its output), so ``sum_i (d_i a_i^T)^2 = (d^2)^T a^2`` elementwise, one batched
@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from bench.models import MemberLinear
-from bench.registry import STRATEGIES
-from bench.seeding import generator
-from scenarios.base import Experience, TaskData
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.models import MemberLinear
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience, TaskData
+from clbench.seeding import generator
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 # Stream id of the per-member generator that draws the Fisher's samples and sampled labels
 # (0 INIT, 1 SHUFFLE and 2 SCENARIO are taken in bench/seeding.py).
@@ -122,6 +122,7 @@ class EWC(SupervisedStrategy):
     the task's masked logits, as training does.
     """
 
+    version = "1"
     description = "Elastic Weight Consolidation: Fisher-weighted quadratic anchor per past task"
     Params = EWCParams
     defaults = EWC_DEFAULTS
@@ -331,6 +332,7 @@ class OnlineEWC(EWC):
     tasks (two parameter-sized tensors).
     """
 
+    version = "1"
     description = "online EWC: one running Fisher (F <- gamma F + F_new) anchored at the last task"
     Params = OnlineEWCParams
     defaults = EWC_DEFAULTS

@@ -1,6 +1,6 @@
 """Deep generative replay (DGR) with a per-member VAE, seed-batched.
 
-Random streams (see ``bench.seeding``), one generator per member: ``GEN_INIT`` = 32 initialises
+Random streams (see ``clbench.seeding``), one generator per member: ``GEN_INIT`` = 32 initialises
 the VAE, ``REPLAY_NOISE`` = 33 draws the latent codes and task ids of the solver's replayed
 samples, ``GEN_NOISE`` = 34 draws the VAE's replayed codes and reparameterisation noise,
 ``GEN_SHUFFLE`` = 35 shuffles the VAE's epochs (the solver shuffles with ``SHUFFLE`` as naive).
@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import MemberLinear
-from bench.registry import STRATEGIES
-from bench.seeding import generator
-from scenarios.base import Experience, TaskData
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.models import MemberLinear
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience, TaskData
+from clbench.seeding import generator
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 GEN_INIT, REPLAY_NOISE, GEN_NOISE, GEN_SHUFFLE = 32, 33, 34, 35
 
@@ -140,6 +140,7 @@ class GenerativeReplay(SupervisedStrategy):
     the task's data. The solver trains ``epochs`` epochs, then the VAE ``gen_epochs`` epochs.
     """
 
+    version = "1"
     description = "deep generative replay: a per-member VAE replays past inputs, labelled " \
                   "by the previous solver"
     Params = GenerativeReplayParams

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.registry import STRATEGIES
-from scenarios.base import Experience, TaskData
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience, TaskData
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,7 @@ class JointParams(SGDParams):
 class Joint(SupervisedStrategy):
     """After task t, trains on the data of tasks 1..t together (stored in full)."""
 
+    version = "1"
     description = "trains on the union of all tasks seen so far (upper bound)"
     Params = JointParams
     defaults = SGD_DEFAULTS

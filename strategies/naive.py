@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench.registry import STRATEGIES
-from strategies.base import SupervisedStrategy
+from clbench.registry import STRATEGIES
+from clbench.strategies.base import SupervisedStrategy
 
 
 @STRATEGIES.register("naive")
 class Naive(SupervisedStrategy):
     """Trains on each new task with plain SGD/Adam and nothing against forgetting."""
 
+    version = "1"
     description = "plain fine-tuning on each task in turn (lower bound)"

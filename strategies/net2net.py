@@ -2,7 +2,7 @@
 (Net2WiderNet) and deepening (Net2DeeperNet) of the mlp backbone before each new task.
 
 Randomness: member ``s`` draws its widening maps ``g`` from
-``bench.seeding.generator(seed_s, NET2NET_GROW)`` and its symmetry-breaking noise from
+``clbench.seeding.generator(seed_s, NET2NET_GROW)`` and its symmetry-breaking noise from
 ``generator(seed_s, NET2NET_GROW, 1)`` (stream id :data:`NET2NET_GROW` = 41), in a fixed order
 (per growth step, per hidden layer), so a member grows the same way whichever seeds share its
 group, and its maps do not depend on ``noise_std``.
@@ -15,11 +15,11 @@ import dataclasses
 import torch
 from torch import nn
 
-from bench.models import MLP, MemberLinear
-from bench.registry import STRATEGIES
-from bench.seeding import generator
-from scenarios.base import Experience
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.models import MLP, MemberLinear
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience
+from clbench.seeding import generator
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 NET2NET_GROW = 41  # seeding stream id of the widening maps and noise (0-2 are the harness's)
 
@@ -123,6 +123,7 @@ class Net2Net(SupervisedStrategy):
     task ``t`` and there are ``L0 + (t - 1)`` hidden layers with ``deepen``.
     """
 
+    version = "1"
     description = "Net2WiderNet/Net2DeeperNet growth of the mlp before each new task"
     Params = Net2NetParams
     defaults = SGD_DEFAULTS

@@ -2,7 +2,7 @@
 connections from every earlier column.
 
 Randomness: column ``k`` of member ``s`` is initialised from
-``bench.seeding.generator(seed_s, PNN_INIT, k)`` (stream id :data:`PNN_INIT` = 40), so a member's
+``clbench.seeding.generator(seed_s, PNN_INIT, k)`` (stream id :data:`PNN_INIT` = 40), so a member's
 columns do not depend on which other seeds share its group nor on how many columns exist.
 """
 
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import MemberLinear
-from bench.registry import STRATEGIES
-from bench.seeding import SHUFFLE, generator
-from scenarios.base import Experience
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.models import MemberLinear
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience
+from clbench.seeding import SHUFFLE, generator
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 PNN_INIT = 40  # seeding stream id of the columns' initialisation (0-2 are the harness's)
 
@@ -228,6 +228,7 @@ class PNN(SupervisedStrategy):
     are therefore not forgotten at all. Task-incremental setting, mlp backbone only.
     """
 
+    version = "1"
     description = "progressive neural networks: a new laterally connected column per task"
     Params = PNNParams
     defaults = SGD_DEFAULTS

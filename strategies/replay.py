@@ -1,6 +1,6 @@
 """Experience replay (ER) with a fixed episodic memory, seed-batched.
 
-Random streams (see ``bench.seeding``): ``MEMORY_KEYS`` = 30 draws the reservoir keys of the
+Random streams (see ``clbench.seeding``): ``MEMORY_KEYS`` = 30 draws the reservoir keys of the
 samples seen, ``REPLAY_DRAW`` = 31 draws the memory minibatches; one generator per member.
 """
 
@@ -12,10 +12,10 @@ from typing import Literal
 
 import torch
 
-from bench.registry import STRATEGIES
-from bench.seeding import generator
-from scenarios.base import Experience, TaskData
-from strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience, TaskData
+from clbench.seeding import generator
+from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 MEMORY_KEYS, REPLAY_DRAW = 30, 31
 
@@ -103,6 +103,7 @@ class Replay(SupervisedStrategy):
     pixel-permutation ids per member, a :class:`TaskData`), never as copies of the images.
     """
 
+    version = "1"
     description = "experience replay from a fixed-size episodic memory (reservoir or balanced)"
     Params = ReplayParams
     defaults = SGD_DEFAULTS

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from scenarios.base import Experience
-from strategies.naive import Naive
+from clbench.experience import Experience
+from clbench.strategies.naive import Naive
 
 
 class Boom(Naive):

@@ -1,4 +1,4 @@
-"""One strategy set up on a scenario's data outside the runner (``bench.api.prepare``), for
+"""One strategy set up on a scenario's data outside the runner (``clbench.api.prepare``), for
 tests that look inside a strategy between tasks.
 
 Imported as ``strategy_setup`` (pytest puts ``tests/`` on the path): never as ``tests.*``,
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from bench import api
-from scenarios.base import Experience
-from scenarios.data import DataConfig
+from clbench import api
+from clbench.experience import Experience
+from clbench.scenarios.data import DataConfig
 
 CPU = torch.device("cpu")
 DATA = DataConfig.from_options(None, download=False)

@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import api
-from bench.errors import ConfigError
-from bench.reference import ReferenceTarget, load_targets
-from bench.results import ResultsStore
-from bench.spec import parse_seeds
+from clbench import api
+from clbench.errors import ConfigError
+from clbench.reference import ReferenceTarget, load_targets
+from clbench.results import ResultsStore
+from clbench.spec import parse_seeds
 
 TARGETS = load_targets()
 SEEDS = parse_seeds(os.environ.get("CLBENCH_ACCURACY_SEEDS", "0,1,2"))

@@ -4,8 +4,8 @@ import pytest
 import torch
 from strategy_setup import CPU, set_up, train
 
-from bench.models import ModelFactory, member_state, parameter_count
-from bench.spec import make_scenario
+from clbench.models import ModelFactory, member_state, parameter_count
+from clbench.spec import make_scenario
 
 
 @pytest.mark.parametrize("backbone", ["mlp", "convnet", "resnet18-reduced"])

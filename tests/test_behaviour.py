@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import api, metrics
+from clbench import api, metrics
 
 
 def _run(tmp_path, scenario, strategy, seeds, budget="default", **kw):

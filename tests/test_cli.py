@@ -2,7 +2,7 @@
 diverging strategies, a corrupt results store, the JSON report, listings and dry runs.
 
 Everything runs offline on scikit-learn's bundled digits at the ``smoke`` budget. Commands run
-in-process through ``bench.cli.main`` (stdout/stderr captured with capsys) except the interrupt
+in-process through ``clbench.cli.main`` (stdout/stderr captured with capsys) except the interrupt
 test, which needs a real process to send SIGINT to.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import cli
+from clbench import cli
 
 REPO = Path(__file__).resolve().parents[1]
 BOOM = "clbench_test_plugins:Boom"
@@ -122,7 +122,7 @@ def test_interrupt_then_resume_runs_each_planned_run_exactly_once(tmp_path, caps
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     # A shell that starts this test in the background ignores SIGINT, and the child would
     # inherit that: give it the default disposition, as an interactive Ctrl-C would find.
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "clbench.cli", *args], cwd=REPO, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -273,8 +273,8 @@ def test_bad_input_plugin_module_that_fails_to_import(tmp_path, capsys, monkeypa
 
 def test_bad_input_class_that_is_not_a_strategy(capsys):
     code, out, err = clbench(capsys, *RUN, "--scenario", "split-digits",
-                             "--strategy", "bench.api:RunSummary", "--dry-run")
-    assert_bad_input(code, out, err, "bench.api:RunSummary")
+                             "--strategy", "clbench.api:RunSummary", "--dry-run")
+    assert_bad_input(code, out, err, "clbench.api:RunSummary")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +442,8 @@ def test_list_all_text(capsys):
             current = sections.setdefault(line[:-1], set())
         elif line.startswith("  ") and not line.startswith("      "):
             current.add(line.split()[0])
-    assert set(sections) == {"scenarios", "strategies", "suites", "budgets"}
+    assert set(sections) == {"scenarios", "strategies", "backbones", "suites", "budgets"}
+    assert sections["backbones"] == {"mlp", "convnet", "resnet18-reduced"}
     assert {"naive", "joint"} <= sections["strategies"]
     assert set(ALL_SCENARIOS) <= sections["scenarios"]
     assert {"smoke", "default", "paper"} <= sections["budgets"]

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from bench import api
-from bench.models import ModelFactory, parameter_count
-from bench.params import parse_named
-from bench.registry import STRATEGIES
-from bench.spec import make_scenario
+from clbench import api
+from clbench.models import ModelFactory, parameter_count
+from clbench.params import parse_named
+from clbench.registry import STRATEGIES
+from clbench.spec import make_scenario
 
 SCENARIOS = [
     ("split-digits:setting=class", []),

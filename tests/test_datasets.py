@@ -1,4 +1,4 @@
-"""Tests for scenarios.datasets: every on-disk layout (tiny generated files), validation, the
+"""Tests for clbench.scenarios.datasets: every on-disk layout (tiny generated files), validation, the
 restricted unpickler, the missing-data and download paths, digits, and the real shared data."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import DataError
-from scenarios import datasets as ds_mod
-from scenarios.datasets import (
+from clbench.errors import DataError
+from clbench.scenarios import datasets as ds_mod
+from clbench.scenarios.datasets import (
     DATASETS,
     ImageDataset,
     default_data_dir,

@@ -5,14 +5,14 @@ import torch
 import torch.nn.functional as F
 from strategy_setup import set_up, train
 
-import strategies.ewc  # noqa: F401  (registers "ewc" and "online-ewc")
-from bench import api, metrics
-from bench.errors import ConfigError
-from bench.models import member_state
-from bench.registry import STRATEGIES
-from bench.seeding import generator
-from scenarios.base import Experience
-from strategies.ewc import EWC_STREAM, sample_labels
+import clbench.strategies.ewc  # noqa: F401  (registers "ewc" and "online-ewc")
+from clbench import api, metrics
+from clbench.errors import ConfigError
+from clbench.models import member_state
+from clbench.registry import STRATEGIES
+from clbench.experience import Experience
+from clbench.seeding import generator
+from clbench.strategies.ewc import EWC_STREAM, sample_labels
 
 
 def _setup(name, scenario="permuted-digits:n_tasks=2", seeds=(0,), params="", budget="smoke"):

@@ -5,11 +5,11 @@ import pytest
 import torch
 from strategy_setup import set_up, train
 
-import strategies.generative_replay  # noqa: F401  (registers "generative-replay")
-from bench import api, metrics
-from bench.errors import ConfigError
-from bench.models import member_state
-from bench.spec import make_specs
+import clbench.strategies.generative_replay  # noqa: F401  (registers "generative-replay")
+from clbench import api, metrics
+from clbench.errors import ConfigError
+from clbench.models import member_state
+from clbench.spec import make_specs
 
 NAME = "generative-replay"
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import metrics
+from clbench import metrics
 
 NAN = float("nan")
 

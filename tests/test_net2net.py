@@ -4,12 +4,12 @@ import pytest
 import torch
 from strategy_setup import CPU, set_up, train
 
-import strategies.net2net  # noqa: F401  (registers "net2net")
-from bench import api
-from bench.errors import ConfigError
-from bench.models import ModelFactory, member_state, parameter_count
-from bench.seeding import generator
-from strategies.net2net import NET2NET_GROW, identity_layer, wider
+import clbench.strategies.net2net  # noqa: F401  (registers "net2net")
+from clbench import api
+from clbench.errors import ConfigError
+from clbench.models import ModelFactory, member_state, parameter_count
+from clbench.seeding import generator
+from clbench.strategies.net2net import NET2NET_GROW, identity_layer, wider
 
 TASK = "split-digits:setting=task"
 SEEDS = [0, 5, 9]

@@ -7,11 +7,11 @@ import pytest
 import torch
 from strategy_setup import CPU, set_up, train
 
-import strategies.pnn  # noqa: F401  (registers "pnn")
-from bench import api, metrics
-from bench.errors import ConfigError
-from bench.models import member_state, parameter_count
-from strategies.pnn import column_parameter_count
+import clbench.strategies.pnn  # noqa: F401  (registers "pnn")
+from clbench import api, metrics
+from clbench.errors import ConfigError
+from clbench.models import member_state, parameter_count
+from clbench.strategies.pnn import column_parameter_count
 
 TASK = "split-digits:setting=task"
 

@@ -3,12 +3,12 @@ from importlib import metadata
 
 import pytest
 
-from bench.errors import ConfigError
-from bench.params import parse_named
-from bench.registry import SCENARIOS, STRATEGIES, Registry
-from bench.spec import RunSpec, make_specs, parse_seeds
-from bench.suite import load_suite
-from strategies.naive import Naive
+from clbench.errors import ConfigError
+from clbench.params import parse_named
+from clbench.registry import SCENARIOS, STRATEGIES, Registry
+from clbench.spec import RunSpec, make_specs, parse_seeds
+from clbench.strategies.naive import Naive
+from clbench.suite import load_suite
 
 
 def test_builtins_are_registered():
@@ -24,15 +24,15 @@ def test_unknown_name_suggests():
 
 
 def test_module_class_path():
-    assert STRATEGIES.get("strategies.naive:Naive") is Naive
+    assert STRATEGIES.get("clbench.strategies.naive:Naive") is Naive
     with pytest.raises(ConfigError, match="cannot import module"):
         STRATEGIES.get("no_such_module_xyz:Thing")
     with pytest.raises(ConfigError, match="has no attribute"):
-        STRATEGIES.get("strategies.naive:Nope")
+        STRATEGIES.get("clbench.strategies.naive:Nope")
 
 
 def test_entry_points_are_loaded(monkeypatch):
-    ep = metadata.EntryPoint("plugged", "strategies.naive:Naive", "clbench.test-plugins")
+    ep = metadata.EntryPoint("plugged", "clbench.strategies.naive:Naive", "clbench.test-plugins")
 
     def fake_entry_points(group):
         return [ep] if group == "clbench.test-plugins" else []
@@ -122,9 +122,11 @@ def test_spec_hash_is_stable_and_sensitive():
 
 
 def test_spec_hash_golden():
-    spec = RunSpec("split-digits", "1", (("setting", "class"),), "naive", (("lr", 0.01),), 0,
-                   "default")
-    assert spec.hash == "f64dd833ce206e3d54c7"
+    spec = RunSpec(scenario="split-digits", scenario_version="1",
+                   scenario_params=(("setting", "class"),), strategy="naive",
+                   strategy_version="1", strategy_params=(("lr", 0.01),), backbone="mlp",
+                   backbone_version="1", seed=0, budget="default")
+    assert spec.hash == "d26bd8311ab47001a2d1"
 
 
 def test_parse_seeds():

@@ -5,12 +5,12 @@ import pytest
 import torch
 from strategy_setup import set_up
 
-import strategies.replay  # noqa: F401  (registers "replay")
-from bench import api, metrics
-from bench.errors import ConfigError
-from bench.models import member_state
-from bench.spec import make_specs
-from scenarios.base import Experience
+import clbench.strategies.replay  # noqa: F401  (registers "replay")
+from clbench import api, metrics
+from clbench.errors import ConfigError
+from clbench.models import member_state
+from clbench.experience import Experience
+from clbench.spec import make_specs
 
 
 def _strategy(scenario, params, seeds, budget="smoke", name="replay"):

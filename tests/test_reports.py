@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli
-from bench.results import ResultsStore
-from reports.aggregate import aggregate, summarize
-from reports.compare import gate, welch
-from reports.csv_report import render_csv
-from reports.html_report import render_html
-from reports.markdown_report import render_markdown
+from clbench import cli
+from clbench.reports.aggregate import aggregate, summarize
+from clbench.reports.compare import gate, welch
+from clbench.reports.csv_report import render_csv
+from clbench.reports.html_report import render_html
+from clbench.reports.markdown_report import render_markdown
+from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FROZEN = {"generated_at": "2026-01-02T03:04:05+00:00",

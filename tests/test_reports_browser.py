@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import ResultsStore
-from reports.aggregate import aggregate
-from reports.html_report import render_html
+from clbench.reports.aggregate import aggregate
+from clbench.reports.html_report import render_html
+from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 XSS = "<script>alert(1)</script>"
