@@ -24,6 +24,11 @@ class ConfigError(ClbenchError):
     """An unknown name, an unknown parameter or a value of the wrong type."""
 
 
+class UnsupportedError(ConfigError):
+    """A strategy that is not defined for a scenario (its setting or backbone): a suite leaves
+    the pair out with a note, a single run refuses it."""
+
+
 class DataError(ClbenchError):
     """A dataset that is missing, incomplete or corrupt."""
 

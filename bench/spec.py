@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clbench.budget import get_budget
-from clbench.errors import ConfigError
+from clbench.errors import ConfigError, UnsupportedError
 from clbench.params import parse_named, resolve
 from clbench.registry import BACKBONES, SCENARIOS, STRATEGIES
 from clbench.versions import version_of
@@ -105,7 +105,7 @@ def make_specs(
     info = sc.info(seeds[0] if seeds else 0)
     reason = st_cls.unsupported(info)
     if reason:
-        raise ConfigError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
+        raise UnsupportedError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seeds must be non-negative integers, got {seed!r}")

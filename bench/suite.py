@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from clbench.errors import ConfigError
+from clbench.errors import ConfigError, UnsupportedError
 from clbench.spec import RunSpec, make_specs, parse_seeds
 
 Entry = tuple[str, dict[str, Any]]
@@ -55,9 +55,7 @@ class Suite:
                 try:
                     specs += make_specs(scenario, strategy, seeds or self.seeds,
                                         budget or self.budget)
-                except ConfigError as exc:
-                    if "cannot run" not in exc.message:
-                        raise
+                except UnsupportedError as exc:
                     self.notes.append(f"left out: {exc.message}")
         return specs
 

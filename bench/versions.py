@@ -18,8 +18,10 @@ EWC reruns EWC, and a leaderboard never pools two versions in one cell (asv's pe
 
 The fingerprint hashes the syntax tree of the source, docstrings dropped, so comments,
 docstrings and formatting never ask for a bump. It covers the modules of the class and of its
-bases in the same top-level package, and the modules those import from their own subpackage
-(a split scenario's data loaders, a strategy's shared training loop).
+bases (in its own top-level package or in clbench), and the modules those import from their own
+subpackage (a split scenario's data loaders, a strategy's shared training loop, a plugin's
+helpers). clbench's core modules are not followed: a change there that alters results bumps the
+components it affects by hand.
 
 Reading the recorded versions (:func:`recorded`) needs only the JSON file: reports use it
 without importing torch or any strategy.
@@ -33,7 +35,6 @@ import hashlib
 import importlib
 import importlib.resources
 import importlib.util
-import inspect
 import json
 import sys
 from collections.abc import Iterable
@@ -63,10 +64,14 @@ def _parent(module: str) -> str:
     return module.rpartition(".")[0]
 
 
-@functools.cache
 def _normalised_source(path: str) -> str:
+    return _normalise(Path(path).read_text())
+
+
+@functools.cache
+def _normalise(source: str) -> str:
     """The module's syntax tree without docstrings, as text."""
-    tree = ast.parse(Path(path).read_text())
+    tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -104,7 +109,7 @@ def _is_module(name: str) -> bool:
 def source_modules(cls: type) -> list[str]:
     """The modules whose code the fingerprint of ``cls`` covers (see the module docstring)."""
     top = _top(cls.__module__)
-    start = [c.__module__ for c in cls.__mro__ if _top(c.__module__) == top]
+    start = [c.__module__ for c in cls.__mro__ if _top(c.__module__) in (top, "clbench")]
     seen: dict[str, str] = {}
     todo = list(dict.fromkeys(start))
     while todo:
@@ -116,7 +121,7 @@ def source_modules(cls: type) -> list[str]:
         if not path or not path.endswith(".py"):
             continue
         seen[name] = path
-        if _parent(name) and _parent(name) != top:  # follow imports inside a subpackage only
+        if _parent(name) not in ("", "clbench"):  # follow imports inside a subpackage only
             for dep in _imported_modules(path, name):
                 if dep not in seen and _is_module(dep):
                     todo.append(dep)

@@ -22,9 +22,9 @@ from strategy_setup import CPU, DATA, set_up, train  # noqa: E402
 import clbench.strategies.avalanche_baselines as AB  # noqa: E402  (registers avalanche.*)
 from clbench import api, metrics  # noqa: E402
 from clbench.budget import BUDGETS  # noqa: E402
+from clbench.experience import Experience  # noqa: E402
 from clbench.models import member_state  # noqa: E402
 from clbench.registry import STRATEGIES  # noqa: E402
-from clbench.experience import Experience  # noqa: E402
 from clbench.spec import make_scenario, make_specs  # noqa: E402
 
 CLASS, TASK = "split-digits:setting=class", "split-digits:setting=task"
