@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -204,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("interrupted: finished runs are saved; run the same command again to resume",
                   markup=False)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout left (`clbench report --markdown - | head -1`): not an error;
+        # point stdout at devnull so the interpreter's final flush stays quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ def parse_named(text: str) -> tuple[str, dict[str, str]]:
         raise ConfigError(f"expected NAME or NAME:key=value,..., got {text!r}")
     name, sep, rest = text.rpartition(":")
     if not sep or "=" not in rest:
-        return text.strip(), {}
+        return text.strip(), {}  # "name", or "package.module:Class"
     params: dict[str, str] = {}
     for item in rest.split(","):
         if not item.strip():
@@ -56,6 +57,31 @@ def describe(params_cls: type) -> list[tuple[str, str, Any]]:
     for f in dataclasses.fields(params_cls):
         out.append((f.name, _type_name(field_types(params_cls)[f.name]), f.default))
     return out
+
+
+def check_params_class(params_cls: Any) -> str | None:
+    """What makes ``params_cls`` unusable as a Params class (None: usable): not a dataclass,
+    annotations that do not resolve, field types ``coerce`` cannot read, invalid defaults."""
+    if not (isinstance(params_cls, type) and dataclasses.is_dataclass(params_cls)):
+        return f"{params_cls!r} is not a dataclass"
+    try:
+        types_ = field_types(params_cls)
+    except Exception as exc:  # a forward reference to a missing name, a broken annotation
+        return f"its annotations do not resolve ({type(exc).__name__}: {exc})"
+    for f in dataclasses.fields(params_cls):
+        if f.default is dataclasses.MISSING:
+            return f"field {f.name!r} has no default"
+        try:
+            coerce(f.default, types_[f.name], f"default of {f.name!r}")
+        except ConfigError as exc:
+            return exc.message
+    try:
+        resolve(params_cls, [], params_cls.__qualname__)
+    except ConfigError as exc:
+        return exc.message
+    except Exception as exc:  # a validate() that fails in another way
+        return f"its defaults fail validation ({type(exc).__name__}: {exc})"
+    return None
 
 
 def resolve(params_cls: type, layers: list[Mapping[str, Any]], owner: str) -> Any:
@@ -131,16 +157,23 @@ def coerce(value: Any, annotation: Any, what: str) -> Any:
                 pass
         raise ConfigError(f"{what} must be an integer, got {value!r}")
     if annotation is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{what} must be a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
+            except OverflowError:  # an integer of thousands of digits
+                raise ConfigError(f"{what} is too large: {str(value)[:20]}...") from None
+        elif isinstance(value, str):
+            try:
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{what} must be a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{what} must be a number, got {value!r}")
+        if not math.isfinite(number):
+            # NaN/inf would pass every range check and surface later as a traceback in training
+            raise ConfigError(f"{what} must be a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value

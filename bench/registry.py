@@ -20,6 +20,7 @@ from importlib import metadata
 from typing import Generic, TypeVar
 
 from clbench.errors import ConfigError
+from clbench.params import check_params_class
 
 T = TypeVar("T")
 
@@ -28,8 +29,9 @@ class Registry(Generic[T]):
     """Names -> classes of one kind (``kind`` is used in messages only)."""
 
     def __init__(self, kind: str, entry_point_group: str, builtin_modules: Iterable[str],
-                 required: Iterable[str] = ()):
+                 required: Iterable[str] = (), plural: str | None = None):
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self.required = tuple(required)  # attributes a class must have to be of this kind
         self.entry_point_group = entry_point_group
         self._builtin_modules = tuple(builtin_modules)
@@ -83,6 +85,14 @@ class Registry(Generic[T]):
                 f"{', '.join(missing)}",
                 hint=f"a {self.kind} provides {', '.join(self.required)}",
             )
+        if "Params" in self.required:
+            problem = check_params_class(cls.Params)
+            if problem:
+                raise ConfigError(
+                    f"{self.kind} {name!r} ({_qualname(cls)}) has unusable Params: {problem}",
+                    hint="Params must be a dataclass whose fields have bool, int, float, str, "
+                    "Literal or Optional types and valid defaults",
+                )
 
     def names(self) -> list[str]:
         self._load()
@@ -106,12 +116,18 @@ class Registry(Generic[T]):
             suggestion = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
             raise ConfigError(
                 f"unknown {self.kind} {name!r}",
-                hint=f"{suggestion}known {self.kind}s: {', '.join(sorted(self._classes))}; "
+                hint=f"{suggestion}known {self.plural}: {', '.join(sorted(self._classes))}; "
                 f"or give your own as 'package.module:Class'",
             ) from None
 
     def _import_path(self, path: str) -> type[T]:
+        if path in self._classes:
+            return self._classes[path]
         module_name, _, attr = path.partition(":")
+        if "." not in module_name and "=" not in path and module_name in self.names():
+            # "naive:lr": a registered name with a parameter lacking its value
+            raise ConfigError(f"cannot read the parameters of {path!r}",
+                              hint=f"write parameters as {module_name}:key=value,key=value")
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # a user's module may fail in any way while importing
@@ -129,8 +145,12 @@ class Registry(Generic[T]):
                     f"module {module_name!r} has no attribute {attr!r} for {self.kind} {path!r}"
                 )
         self._check_kind(cls, path)
-        if getattr(cls, "name", None) is None or cls.__dict__.get("name") is None:
+        # A class imported by path is known by its path, in this process and in any other: a
+        # name of its own would not resolve where the module is not imported yet.
+        own = cls.__dict__.get("name")
+        if own is None or (own != path and self._classes.get(own) not in (None, cls)):
             cls.name = path  # type: ignore[attr-defined]
+        self._classes[path] = cls
         return cls
 
 
@@ -151,6 +171,7 @@ STRATEGIES: Registry = Registry(
         "naive", "joint", "ewc", "replay", "generative_replay", "pnn", "net2net",
         "avalanche_baselines")],
     required=("Params", "resolve_params", "unsupported", "setup", "train", "predict", "model"),
+    plural="strategies",
 )
 # Backbones: ``cls(members, input_shape, n_outputs, **kwargs)`` builds S member networks.
 BACKBONES: Registry = Registry("backbone", "clbench.backbones", ["clbench.models"],

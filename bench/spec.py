@@ -106,9 +106,7 @@ def make_specs(
     reason = st_cls.unsupported(info)
     if reason:
         raise UnsupportedError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seeds must be non-negative integers, got {seed!r}")
+    parse_seeds(list(seeds))  # the same checks as on the command line
     common = dict(
         scenario=sc.name,
         scenario_version=version_of(type(sc)),
@@ -123,26 +121,43 @@ def make_specs(
     return [RunSpec(**common, seed=seed) for seed in seeds]
 
 
+MAX_SEEDS = 10_000  # more seeds than any study runs: a typo such as 0-100000000, refused at once
+
+
 def parse_seeds(text: str | int | list) -> list[int]:
-    """``"0,1,2"``, ``"0-4"`` (inclusive), ``3`` or ``[0, 1]`` -> a list of seeds."""
+    """``"0,1,2"``, ``"0-4"`` (inclusive), ``3`` or ``[0, 1]`` -> a list of seeds (at most
+    :data:`MAX_SEEDS`, checked before any range is expanded)."""
+    hint = "write seeds as 0,1,2 or 0-4"
     if isinstance(text, list):
         items = text
     elif isinstance(text, int) and not isinstance(text, bool):
         items = [text]
-    else:
+    elif isinstance(text, str):
         items = []
-        for part in str(text).split(","):
+        for part in text.split(","):
             part = part.strip()
             if not part:
                 continue
             lo, dash, hi = part.partition("-")
             try:
-                items.extend(range(int(lo), int(hi) + 1) if dash else [int(part)])
+                low, high = (int(lo), int(hi)) if dash else (int(part), int(part))
             except ValueError:
-                raise ConfigError(
-                    f"cannot read seeds {text!r}", hint="write seeds as 0,1,2 or 0-4"
-                ) from None
+                raise ConfigError(f"cannot read seeds {text!r}", hint=hint) from None
+            if high < low:
+                raise ConfigError(f"seed range {part!r} is empty (it ends before it starts)",
+                                  hint="write a range as LOW-HIGH with LOW <= HIGH, e.g. 0-4")
+            if high - low + 1 + len(items) > MAX_SEEDS:
+                raise ConfigError(f"seeds {text!r} name more than {MAX_SEEDS:,} seeds",
+                                  hint="give fewer seeds, e.g. 0-9")
+            items.extend(range(low, high + 1))
+    else:
+        raise ConfigError(f"seeds must be a list of integers or a string such as '0-4', got "
+                          f"{type(text).__name__}", hint=hint)
     if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items):
-        raise ConfigError(f"seeds must be non-negative integers, got {text!r}",
-                          hint="write seeds as 0,1,2 or 0-4")
+        raise ConfigError(f"seeds must be non-negative integers, got {text!r}", hint=hint)
+    if len(items) > MAX_SEEDS:
+        raise ConfigError(f"{len(items):,} seeds is more than {MAX_SEEDS:,}",
+                          hint="give fewer seeds, e.g. 0-9")
+    if max(items) >= 2**63:
+        raise ConfigError(f"seed {max(items)} is too large", hint="seeds must be below 2**63")
     return list(dict.fromkeys(items))

@@ -73,9 +73,13 @@ def load_suite(name_or_path: str) -> Suite:
                 hint=f"built-in suites: {', '.join(sorted(builtins))}; or give a TOML file path",
             )
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read suite file {path}: {exc}") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"suite file {path} is not a TOML file (not UTF-8 text)",
+                              hint="give a TOML suite file, or a built-in suite name: "
+                              f"{', '.join(sorted(builtins))}") from None
         origin, name = f"suite file {path}", path.stem
     try:
         doc = tomllib.loads(text)
