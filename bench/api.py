@@ -80,6 +80,14 @@ def plan(
     return list(dict.fromkeys(specs)), notes
 
 
+def check_run_options(device: str = "auto", group_size: int | None = None):
+    """The run's device, after checking the options a run needs besides its specs (a dry run
+    checks them too: it answers whether the real run would start)."""
+    if group_size is not None and group_size < 1:
+        raise ConfigError(f"group size must be at least 1, got {group_size}")
+    return resolve_device(device)
+
+
 def run(
     specs: Sequence[RunSpec],
     results: str | Path = DEFAULT_RESULTS,
@@ -92,10 +100,8 @@ def run(
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as its group finishes."""
-    if group_size is not None and group_size < 1:
-        raise ConfigError(f"group size must be at least 1, got {group_size}")
-    ctx = RunContext(resolve_device(device), DataConfig.from_options(data_dir, download),
-                     ResultsStore(results))
+    ctx = RunContext(check_run_options(device, group_size),
+                     DataConfig.from_options(data_dir, download), ResultsStore(results))
     summary = RunSummary(planned=len(specs))
     pending = [s for s in specs if rerun or not ctx.store.completed(s.hash)]
     summary.skipped = len(specs) - len(pending)

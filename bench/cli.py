@@ -134,6 +134,7 @@ def cmd_run(args) -> int:
     specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget)
     for note in notes:
         err.print(f"note: {note}")
+    api.check_run_options(args.device, args.group_size)
     if args.dry_run:
         for spec in specs:
             print(f"{spec.hash}  {spec.label()}")

@@ -147,9 +147,7 @@ class Registry(Generic[T]):
         self._check_kind(cls, path)
         # A class imported by path is known by its path, in this process and in any other: a
         # name of its own would not resolve where the module is not imported yet.
-        own = cls.__dict__.get("name")
-        if own is None or (own != path and self._classes.get(own) not in (None, cls)):
-            cls.name = path  # type: ignore[attr-defined]
+        cls.name = path  # type: ignore[attr-defined]
         self._classes[path] = cls
         return cls
 

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 from clbench.experience import Experience
+from clbench.strategies.base import SGDParams
 from clbench.strategies.naive import Naive
 
 
@@ -16,3 +20,61 @@ class Boom(Naive):
         if experience.task.index == 1:
             raise RuntimeError("boom")
         super().train(experience)
+
+
+# --- hostile and broken plugins (tests/test_bad_input.py) -------------------------------------
+
+class NotADataclassParams(Naive):
+    """A strategy whose Params is a plain class: refused as a plugin error."""
+
+    class Params:
+        lr = 0.1
+
+
+class BadDefault(Naive):
+    """A strategy whose Params default fails its own validation."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Params(SGDParams):
+        lr: float = -1.0
+
+
+class ExitZero(Naive):
+    """``sys.exit(0)`` inside train: a failed run, never the end of the suite."""
+
+    def train(self, experience: Experience) -> None:
+        sys.exit(0)
+
+
+class ExitThree(Naive):
+    def train(self, experience: Experience) -> None:
+        sys.exit(3)
+
+
+class ShortLogits(Naive):
+    """Predicts fewer outputs than the scenario has classes."""
+
+    def predict(self, x, task_ids):
+        return super().predict(x, task_ids)[..., :3]
+
+
+class NaNLogits(Naive):
+    """Predicts NaN after the first task."""
+
+    def predict(self, x, task_ids):
+        out = super().predict(x, task_ids)
+        return out * float("nan") if self.trained else out
+
+    def train(self, experience: Experience) -> None:
+        super().train(experience)
+        self.trained = True
+
+    def setup(self, *args) -> None:
+        super().setup(*args)
+        self.trained = False
+
+
+class OwnName(Naive):
+    """A plugin that names itself: still runnable by its path."""
+
+    name = "my-own-name"
