@@ -101,23 +101,21 @@ def run(
     summary.skipped = len(specs) - len(pending)
     for group in plan_groups(pending, group_size):
         try:
-            docs = execute_group(group, ctx, progress)
+            group_results = execute_group(group, ctx, progress)
         except DataError as exc:
             summary.without_data += len(group)
             message = str(exc)
             if message not in summary.not_run:
                 summary.not_run.append(message)
             continue
-        for doc in docs:
-            ctx.store.write(doc)
+        for result in group_results:
+            ctx.store.write(result)
             summary.ran += 1
-            if doc["status"] == "failed":
+            if result.error is not None:
                 summary.failed += 1
-                summary.failures.append(
-                    f"{RunSpec.from_json(doc['spec']).label()}: "
-                    f"{doc['error']['type']}: {doc['error']['message']}"
-                )
-            elif doc["status"] == "diverged":
+                summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
+                                        f"{result.error.message}")
+            elif result.status == "diverged":
                 summary.diverged += 1
     return summary
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from clbench.schema import GitState, RunIdentity
+
 
 def clbench_version() -> str:
     try:
@@ -56,18 +58,19 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
-def run_identity(device: torch.device) -> dict[str, Any]:
-    return {
-        "clbench_version": clbench_version(),
-        "git": git_state(os.getcwd()),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "platform": platform.platform(),
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "device_name": device_name(device),
-        "argv": sys.argv[1:],
-    }
+def run_identity(device: torch.device) -> RunIdentity:
+    git = git_state(os.getcwd())
+    return RunIdentity(
+        clbench_version=clbench_version(),
+        git=GitState(sha=git["sha"], dirty=git["dirty"]),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda if device.type == "cuda" else None,
+        platform=platform.platform(),
+        cpu=cpu_name(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        device=str(device),
+        device_name=device_name(device),
+        argv=tuple(sys.argv[1:]),
+    )

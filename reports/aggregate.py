@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from clbench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
+from clbench.schema import STATUSES, RunResult
 
 CONFIDENCE = 0.95
 
@@ -248,32 +249,22 @@ def summarize(values: Iterable[float | None]) -> Stat:
     return Stat(mean, sd, n, ci, vals)
 
 
-def scenario_key(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def scenario_key(run: RunResult) -> tuple[str, dict[str, Any]]:
     """Key and description of the scenario a run belongs to: name, version, setting,
     parameters, budget and the data subset flag."""
-    spec, sc = doc["spec"], doc["scenario"]
-    data = sc.get("data") if isinstance(sc.get("data"), dict) else {}
     info = {
-        "name": str(spec.get("scenario", sc.get("name"))),
-        "version": str(spec.get("scenario_version", sc.get("version"))),
-        "setting": sc.get("setting"),
-        "params": spec.get("scenario_params") or sc.get("params") or {},
-        "budget": spec.get("budget"),
-        "subset": bool(data.get("subset", False)),
+        "name": run.spec.scenario,
+        "version": run.spec.scenario_version,
+        "setting": run.scenario.setting,
+        "params": dict(run.spec.scenario_params),
+        "budget": run.spec.budget,
+        "subset": run.scenario.data_subset,
     }
     return _canon(info), info
 
 
-def strategy_params(doc: dict[str, Any]) -> dict[str, Any]:
-    hp = doc.get("hyperparameters")
-    if isinstance(hp, dict) and isinstance(hp.get("strategy"), dict):
-        return hp["strategy"]
-    params = doc["spec"].get("strategy_params")
-    return params if isinstance(params, dict) else {}
-
-
-def strategy_key(doc: dict[str, Any]) -> str:
-    return _canon({"name": str(doc["spec"].get("strategy")), "params": strategy_params(doc)})
+def strategy_key(run: RunResult) -> str:
+    return _canon({"name": run.spec.strategy, "params": dict(run.spec.strategy_params)})
 
 
 def _fmt_param(value: Any) -> str:
@@ -294,43 +285,34 @@ def _scenario_label(info: dict[str, Any]) -> str:
     return label
 
 
-def _final_acc(doc: dict[str, Any]) -> float | None:
-    try:
-        return _num(MATRIX_METRICS["acc"](doc["accuracy_matrix"]))
-    except (ValueError, TypeError):
-        return None
+def _final_acc(run: RunResult) -> float | None:
+    return _num(MATRIX_METRICS["acc"](run.accuracy_matrix))
 
 
-def _run_ok(doc: dict[str, Any]) -> bool:
-    return doc.get("status") == "ok" and _final_acc(doc) is not None
+def _run_ok(run: RunResult) -> bool:
+    return run.status == "ok" and _final_acc(run) is not None
 
 
-def run_metrics(doc: dict[str, Any]) -> dict[str, float | None]:
+def run_metrics(run: RunResult) -> dict[str, float | None]:
     """Every metric of one run (None where undefined or not measured)."""
     out: dict[str, float | None] = {}
-    try:
-        R = as_matrix(doc["accuracy_matrix"])
-    except (ValueError, TypeError):
-        R = None
+    R = as_matrix(run.accuracy_matrix)
     for key, fn in MATRIX_METRICS.items():
-        out[key] = None if R is None else _num(fn(R))
-    counts = doc.get("param_counts") or []
-    out["params"] = _num(counts[-1]) if counts else None
-    try:
-        out["param_growth"] = _num(parameter_growth(list(counts)))
-    except TypeError:
-        out["param_growth"] = None
-    for key in ("wall_time_s", "peak_host_memory_bytes", "peak_device_memory_bytes"):
-        out[key] = _num(doc.get(key))
+        out[key] = _num(fn(R))
+    counts = run.param_counts
+    out["params"] = _num(counts[-1])
+    out["param_growth"] = _num(parameter_growth(list(counts)))
+    out["wall_time_s"] = _num(run.times.wall_s)
+    out["peak_host_memory_bytes"] = _num(run.memory.host_bytes)
+    out["peak_device_memory_bytes"] = _num(run.memory.device_bytes)
     return out
 
 
-def _error_text(doc: dict[str, Any]) -> str | None:
-    error = doc.get("error")
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {error.get('message')}"
-    if doc.get("status") == "diverged":
-        return f"diverged after task {doc.get('diverged_after_task')}"
+def _error_text(run: RunResult) -> str | None:
+    if run.error is not None:
+        return f"{run.error.type}: {run.error.message}"
+    if run.status == "diverged":
+        return f"diverged after task {run.diverged_after_task}"
     return None
 
 
@@ -394,10 +376,10 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
 # Aggregation
 
 
-def aggregate(docs: Sequence[dict[str, Any]], problems: Sequence[str] = (),
+def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
               generated_at: str | None = None,
               metadata: dict[str, Any] | None = None) -> Leaderboard:
-    """The leaderboard of a list of (valid) result documents.
+    """The leaderboard of a list of run results.
 
     ``generated_at`` and ``metadata`` override the report date and the entries of the
     metadata block (for reproducible output, e.g. golden tests)."""
@@ -422,35 +404,32 @@ def aggregate(docs: Sequence[dict[str, Any]], problems: Sequence[str] = (),
     )
 
 
-def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict[str, Any]]],
+def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunResult]],
                  runs: list[RunRow]) -> ScenarioTable:
     first = next(iter(cell_docs.values()))[0]
-    sc = first["scenario"]
     setting = info["setting"]
     fwt_applicable = setting != "class"
-    primary = sc.get("primary_metric") if sc.get("primary_metric") in ACCURACY_METRICS \
-        else "acc"
-    n_tasks = len(first["accuracy_matrix"][0])
+    primary = first.scenario.primary_metric
+    n_tasks = first.n_tasks
     label = _scenario_label(info)
 
-    expected: set[Any] = set()
+    expected: set[int] = set()
     for group in cell_docs.values():
         for doc in group:
-            expected.add(doc["spec"].get("seed"))
-            grp = doc.get("group")
-            if isinstance(grp, dict) and isinstance(grp.get("seeds"), list):
-                expected.update(s for s in grp["seeds"] if isinstance(s, (int, str)))
+            expected.add(doc.spec.seed)
+            if doc.group is not None:
+                expected.update(doc.group.seeds)
     seeds_total = _seed_sort(expected)
 
-    names = {k: (str(g[0]["spec"].get("strategy")), strategy_params(g[0]))
+    names = {k: (g[0].spec.strategy, dict(g[0].spec.strategy_params))
              for k, g in cell_docs.items()}
     labels = _labels(names)
     cells: list[Cell] = []
     for ckey, group in cell_docs.items():
         # One document per seed; if a seed appears twice, an ok run wins.
-        by_seed: dict[Any, dict[str, Any]] = {}
-        for doc in sorted(group, key=lambda d: (_run_ok(d), str(d.get("finished_at")))):
-            by_seed[doc["spec"].get("seed")] = doc
+        by_seed: dict[int, RunResult] = {}
+        for doc in sorted(group, key=lambda d: (_run_ok(d), str(d.finished_at))):
+            by_seed[doc.spec.seed] = doc
         ok_docs = [d for _, d in sorted(by_seed.items(), key=lambda kv: str(kv[0]))
                    if _run_ok(d)]
         per_run = [run_metrics(d) for d in ok_docs]
@@ -462,26 +441,24 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict
                 metrics[m.key] = summarize(r[m.key] for r in per_run)
         statuses: dict[str, int] = {}
         for doc in by_seed.values():
-            statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+            statuses[doc.status] = statuses.get(doc.status, 0) + 1
         missing = len([s for s in seeds_total if s not in by_seed])
         if missing:
             statuses["missing"] = missing
-        mean_matrix = _mean_matrix([d["accuracy_matrix"] for d in ok_docs], n_tasks)
-        mean_counts = _mean_rows([d["param_counts"] for d in ok_docs
-                                  if len(d["param_counts"]) == n_tasks + 1]) if ok_docs else []
+        mean_matrix = _mean_matrix([d.accuracy_matrix for d in ok_docs], n_tasks)
+        mean_counts = _mean_rows([d.param_counts for d in ok_docs]) if ok_docs else []
         errors = []
         for seed, doc in sorted(by_seed.items(), key=lambda kv: str(kv[0])):
             text = _error_text(doc)
             if text and not _run_ok(doc):
                 errors.append(f"seed {seed}: {text}")
             runs.append(RunRow(
-                spec_hash=str(doc["spec_hash"]), scenario=label, strategy=labels[ckey],
-                seed=seed, status=doc["status"], acc=_final_acc(doc), error=_error_text(doc),
-                diverged_after_task=doc.get("diverged_after_task"),
-                finished_at=doc.get("finished_at")))
+                spec_hash=doc.spec_hash, scenario=label, strategy=labels[ckey],
+                seed=seed, status=doc.status, acc=_final_acc(doc), error=_error_text(doc),
+                diverged_after_task=doc.diverged_after_task, finished_at=doc.finished_at))
         cells.append(Cell(
             strategy=names[ckey][0], label=labels[ckey], params=names[ckey][1], key=ckey,
-            seeds_ok=_seed_sort(d["spec"].get("seed") for d in ok_docs),
+            seeds_ok=_seed_sort(d.spec.seed for d in ok_docs),
             seeds_total=seeds_total, statuses=dict(sorted(statuses.items())),
             metrics=metrics, mean_matrix=mean_matrix, mean_param_counts=mean_counts,
             errors=errors))
@@ -545,37 +522,31 @@ def overall_ranking(tables: Sequence[ScenarioTable]) -> list[OverallRow]:
     return rows
 
 
-def _metadata(docs: Sequence[dict[str, Any]], generated_at: str | None,
+def _metadata(docs: Sequence[RunResult], generated_at: str | None,
               override: dict[str, Any] | None) -> dict[str, Any]:
     from clbench.identity import clbench_version
 
     def distinct(values: Iterable[Any]) -> list[str]:
         return sorted({str(v) for v in values if v not in (None, "")})
 
-    idents = [d["identity"] for d in docs]
-    shas = []
-    for ident in idents:
-        git = ident.get("git") if isinstance(ident.get("git"), dict) else {}
-        if git.get("sha"):
-            shas.append(str(git["sha"])[:12] + (" (dirty)" if git.get("dirty") else ""))
-    started = distinct(d.get("started_at") for d in docs)
-    finished = distinct(d.get("finished_at") for d in docs)
+    idents = [d.identity for d in docs]
+    shas = [i.git.sha[:12] + (" (dirty)" if i.git.dirty else "") for i in idents if i.git.sha]
+    started = distinct(d.started_at for d in docs)
+    finished = distinct(d.finished_at for d in docs)
     meta = {
         "generated_at": generated_at
         or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "report_clbench_version": clbench_version(),
         "n_runs": len(docs),
-        "run_statuses": {s: sum(1 for d in docs if d["status"] == s)
-                         for s in ("ok", "diverged", "failed")},
-        "clbench_versions": distinct(i.get("clbench_version") for i in idents),
+        "run_statuses": {s: sum(1 for d in docs if d.status == s) for s in STATUSES},
+        "clbench_versions": distinct(i.clbench_version for i in idents),
         "git_shas": sorted(set(shas)),
-        "hardware": distinct(
-            f"{i.get('device')}: {i.get('device_name')}" if i.get("device") else None
-            for i in idents),
-        "cpus": distinct(i.get("cpu") for i in idents),
-        "python": distinct(i.get("python") for i in idents),
-        "torch": distinct(i.get("torch") for i in idents),
-        "cuda": distinct(i.get("cuda") for i in idents),
+        "hardware": distinct(f"{i.device}: {i.device_name}" if i.device else None
+                             for i in idents),
+        "cpus": distinct(i.cpu for i in idents),
+        "python": distinct(i.python for i in idents),
+        "torch": distinct(i.torch for i in idents),
+        "cuda": distinct(i.cuda for i in idents),
         "runs_started": started[0] if started else None,
         "runs_finished": finished[-1] if finished else None,
     }

@@ -8,9 +8,9 @@ from strategy_setup import set_up, train
 import clbench.strategies.ewc  # noqa: F401  (registers "ewc" and "online-ewc")
 from clbench import api, metrics
 from clbench.errors import ConfigError
+from clbench.experience import Experience
 from clbench.models import member_state
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience
 from clbench.seeding import generator
 from clbench.strategies.ewc import EWC_STREAM, sample_labels
 
@@ -255,9 +255,9 @@ def _run(root, strategy, seeds="0,1"):
                         seeds=seeds, budget="default")
     summary = api.run(specs, results=root, device="cpu")
     assert summary.failed == 0 and summary.diverged == 0
-    docs = {d["spec"]["seed"]: d for d in api.ResultsStore(root).load().runs
-            if d["spec_hash"] in {s.hash for s in specs}}
-    return [docs[s]["accuracy_matrix"] for s in sorted(docs)]
+    docs = {d.spec.seed: d for d in api.ResultsStore(root).load().runs
+            if d.spec_hash in {s.hash for s in specs}}
+    return [docs[s].accuracy_matrix for s in sorted(docs)]
 
 
 @pytest.fixture(scope="module")

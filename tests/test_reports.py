@@ -9,8 +9,8 @@ second. ``UPDATE_GOLDEN=1`` rewrites tests/golden/leaderboard.md.
 
 from __future__ import annotations
 
-import copy
 import csv
+import dataclasses
 import importlib.util
 import io
 import json
@@ -28,6 +28,8 @@ from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
 from clbench.results import ResultsStore
+from clbench.schema import RunResult
+from clbench.spec import RunSpec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FROZEN = {"generated_at": "2026-01-02T03:04:05+00:00",
@@ -38,11 +40,11 @@ _spec = importlib.util.spec_from_file_location("golden_make_results",
                                                GOLDEN / "make_results.py")
 make_results = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_results)
-doc = make_results.doc
+doc = make_results.run_result
 
 
 @pytest.fixture(scope="module")
-def golden_docs() -> list[dict]:
+def golden_docs() -> list[RunResult]:
     loaded = ResultsStore(GOLDEN / "results").load()
     assert not loaded.problems
     return loaded.runs
@@ -126,10 +128,9 @@ def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
     assert cell(smoke, "naive").n_total == 3
     only = cell(default, "naive")
     assert only.n_ok == 1 and only.metrics["acc"].mean == pytest.approx((0.3 + 0.3 + 0.95) / 3)
-    v2 = copy.deepcopy([d for d in golden_docs if d["spec"]["scenario"] == "split-digits"
-                        and d["spec"]["budget"] == "smoke" and d["spec"]["strategy"] == "naive"
-                        and d["spec"]["seed"] == 0][0])
-    v2["spec"]["scenario_version"] = v2["scenario"]["version"] = "2"
+    (v1,) = [d for d in golden_docs if d.spec.scenario == "split-digits"
+             and d.spec.budget == "smoke" and d.spec.strategy == "naive" and d.spec.seed == 0]
+    v2 = at_scenario_version(v1, "2")
     lb2 = aggregate([*golden_docs, v2], **FROZEN)
     assert len(lb2.scenarios) == len(lb.scenarios) + 1
     versions = sorted(t.version for t in lb2.scenarios if t.name == "split-digits")
@@ -139,11 +140,16 @@ def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
     assert cell(by_version["1"], "naive").n_ok == 3
     v2_cell = cell(by_version["2"], "naive")  # seeds 1 and 2 of its group are missing
     assert (v2_cell.n_ok, v2_cell.n_total) == (1, 3)
-    subset = copy.deepcopy(v2)
-    subset["spec"]["scenario_version"] = subset["scenario"]["version"] = "1"
-    subset["scenario"]["data"]["subset"] = True
+    subset = dataclasses.replace(v1, scenario=dataclasses.replace(
+        v1.scenario, data={**v1.scenario.data, "subset": True}))
     lb3 = aggregate([*golden_docs, subset], **FROZEN)
     assert len(lb3.scenarios) == len(lb.scenarios) + 1
+
+
+def at_scenario_version(run: RunResult, version: str) -> RunResult:
+    return dataclasses.replace(
+        run, spec=dataclasses.replace(run.spec, scenario_version=version),
+        scenario=dataclasses.replace(run.scenario, version=version))
 
 
 def test_ranking_per_scenario_and_overall_by_mean_rank():
@@ -199,6 +205,33 @@ def test_golden_markdown(lb):
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text()
+
+
+def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
+    """The 18 schema-1 documents (named by their old hashes) read through the migration into
+    the runs of the schema-2 fixture, and render the committed leaderboard byte for byte."""
+    old = ResultsStore(GOLDEN / "schema1").load()
+    new = ResultsStore(GOLDEN / "results").load()
+    assert not old.problems and len(old.runs) == len(new.runs) == 18
+    assert {r.migrated_from for r in old.runs} == {1}
+    assert {p.stem for p in (GOLDEN / "schema1").glob("*.json")}.isdisjoint(
+        r.spec_hash for r in old.runs)  # the old file names are not the new hashes
+    by_hash = {r.spec_hash: r for r in new.runs}
+    assert set(by_hash) == {r.spec_hash for r in old.runs}
+    for run in old.runs:
+        assert run.spec == by_hash[run.spec_hash].spec
+        assert run.accuracy_matrix == by_hash[run.spec_hash].accuracy_matrix
+    assert render_markdown(aggregate(old.runs, (), **FROZEN)) == \
+        (GOLDEN / "leaderboard.md").read_text() == render_markdown(lb)
+
+
+def test_golden_fixture_is_named_by_spec_hash():
+    for path in (GOLDEN / "results").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert path.stem == doc["spec_hash"] == RunSpec.from_json(doc["spec"]).hash
+    assert [r.to_json() for r in make_results.golden_runs()] == [
+        json.loads((GOLDEN / "results" / f"{r.spec_hash}.json").read_text())
+        for r in make_results.golden_runs()], "rerun tests/golden/make_results.py"
 
 
 def test_markdown_escapes_names_from_results(lb):
