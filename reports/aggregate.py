@@ -26,48 +26,18 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from clbench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
+from clbench.metrics import (
+    MATRIX_METRICS,
+    METRIC_BY_KEY,
+    METRICS,
+    MetricDef,
+    as_matrix,
+    run_metrics,
+)
 from clbench.schema import STATUSES, RunResult
 
 CONFIDENCE = 0.95
 
-
-@dataclass(frozen=True)
-class MetricDef:
-    key: str
-    label: str
-    higher_is_better: bool
-    kind: str  # "fraction", "count", "ratio", "seconds", "bytes"
-    definition: str
-
-
-METRICS: tuple[MetricDef, ...] = (
-    MetricDef("acc", "ACC", True, "fraction",
-              "average accuracy after the last task, 1/T sum_j R[T][j] (Lopez-Paz & Ranzato "
-              "2017)"),
-    MetricDef("bwt", "BWT", True, "fraction",
-              "backward transfer, 1/(T-1) sum_{j<T} (R[T][j] - R[j][j]); negative means "
-              "forgetting (Lopez-Paz & Ranzato 2017)"),
-    MetricDef("fwt", "FWT", True, "fraction",
-              "forward transfer, 1/(T-1) sum_{j>1} (R[j-1][j] - b[j]), b = untrained model "
-              "(Lopez-Paz & Ranzato 2017)"),
-    MetricDef("forgetting", "Forgetting", False, "fraction",
-              "1/(T-1) sum_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al. 2018)"),
-    MetricDef("learning_accuracy", "LA", True, "fraction",
-              "learning accuracy, 1/T sum_i R[i][i] (Riemer et al. 2019)"),
-    MetricDef("params", "Params", False, "count", "parameter count after the last task"),
-    MetricDef("param_growth", "Growth", False, "ratio",
-              "final / initial parameter count (1.0: no growth)"),
-    MetricDef("wall_time_s", "Wall time", False, "seconds",
-              "wall time of the run's seed group, in seconds (a batched group trains its "
-              "seeds together, so each member records the group's time)"),
-    MetricDef("peak_host_memory_bytes", "Peak host mem", False, "bytes",
-              "peak resident memory of the process during the run's group"),
-    MetricDef("peak_device_memory_bytes", "Peak device mem", False, "bytes",
-              "peak accelerator memory allocated during the run's group"),
-)
-METRIC_BY_KEY = {m.key: m for m in METRICS}
-ACCURACY_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
 
 FWT_NA_NOTE = ("FWT is n/a in class-incremental (single-head) settings: the untrained model "
                "cannot predict a task's classes before training on it, so the forward-transfer "
@@ -291,21 +261,6 @@ def _final_acc(run: RunResult) -> float | None:
 
 def _run_ok(run: RunResult) -> bool:
     return run.status == "ok" and _final_acc(run) is not None
-
-
-def run_metrics(run: RunResult) -> dict[str, float | None]:
-    """Every metric of one run (None where undefined or not measured)."""
-    out: dict[str, float | None] = {}
-    R = as_matrix(run.accuracy_matrix)
-    for key, fn in MATRIX_METRICS.items():
-        out[key] = _num(fn(R))
-    counts = run.param_counts
-    out["params"] = _num(counts[-1])
-    out["param_growth"] = _num(parameter_growth(list(counts)))
-    out["wall_time_s"] = _num(run.times.wall_s)
-    out["peak_host_memory_bytes"] = _num(run.memory.host_bytes)
-    out["peak_device_memory_bytes"] = _num(run.memory.device_bytes)
-    return out
 
 
 def _error_text(run: RunResult) -> str | None:

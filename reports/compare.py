@@ -16,16 +16,11 @@ from typing import Any
 from scipy import stats
 
 from clbench.errors import ConfigError
-from clbench.reports.aggregate import (
-    ACCURACY_METRICS,
-    METRIC_BY_KEY,
-    Cell,
-    Leaderboard,
-    find_cells,
-)
+from clbench.metrics import MATRIX_METRICS, METRIC_BY_KEY, matrix_metric
+from clbench.reports.aggregate import Cell, Leaderboard, find_cells
 from clbench.reports.formatting import environment, markdown_environment
 
-COMPARE_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
+COMPARE_METRICS = tuple(MATRIX_METRICS)  # the metrics of the accuracy matrix, in table order
 WELCH = ("Welch's t-test over seeds (scipy.stats.ttest_ind with equal_var=False, two-sided): "
          "it does not assume equal variances")
 
@@ -210,9 +205,10 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
     significant (Welch p < ``alpha``); with fewer than 2 seeds on either side a change beyond
     the threshold counts on its own. A cell whose runs all failed now, but had values before,
     regresses too."""
-    if metric not in ACCURACY_METRICS:
-        raise ConfigError(f"cannot gate on metric {metric!r}",
-                          hint=f"use one of {', '.join(ACCURACY_METRICS)}")
+    try:
+        matrix_metric(metric)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot gate on metric {metric!r}", hint=exc.hint) from None
     if not (isinstance(max_drop, (int, float)) and max_drop >= 0 and math.isfinite(max_drop)):
         raise ConfigError(f"--max-drop must be a non-negative number, got {max_drop!r}")
     if not (0 < alpha < 1):

@@ -8,8 +8,9 @@ import io
 import json
 from typing import Any
 
+from clbench.metrics import METRICS
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import METRICS, Leaderboard, leaderboard_for
+from clbench.reports.aggregate import Leaderboard, leaderboard_for
 from clbench.results import LoadedResults
 
 BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",

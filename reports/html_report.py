@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports import charts
 from clbench.reports.aggregate import (
     FWT_NA_NOTE,
-    METRIC_BY_KEY,
     Cell,
     Leaderboard,
     ScenarioTable,

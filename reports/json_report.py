@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from clbench.identity import clbench_version
+from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import leaderboard_for, run_metrics
+from clbench.reports.aggregate import leaderboard_for
 from clbench.results import LoadedResults
 from clbench.schema import SCHEMA_VERSION, RunResult
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports.aggregate import (
     FWT_NA_NOTE,
-    METRIC_BY_KEY,
     Leaderboard,
     ScenarioTable,
     leaderboard_for,

@@ -22,12 +22,13 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
+from clbench.metrics import run_metrics
 from clbench.reports.aggregate import aggregate, summarize
 from clbench.reports.compare import gate, welch
 from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
-from clbench.results import ResultsStore
+from clbench.results import LoadedResults, ResultsStore
 from clbench.schema import RunResult
 from clbench.spec import RunSpec
 
@@ -278,6 +279,20 @@ def test_json_report_keeps_runs_and_adds_leaderboards(capsys, tmp_path):
     assert cells[XSS]["complete"] is False and cells[XSS]["n_ok"] == 2
     assert cells["naive"]["metrics"]["fwt"] == "n/a"
     assert set(cells["joint"]["metrics"]["acc"]) == {"mean", "std", "n", "ci95"}
+
+
+def test_json_runs_and_leaderboard_cells_compute_metrics_alike(golden_docs, lb):
+    from clbench.reports.json_report import JsonReporter
+
+    data = json.loads(JsonReporter(**FROZEN).render(LoadedResults(runs=golden_docs)))
+    by_hash = {r.spec_hash: r for r in golden_docs}
+    for run in data["runs"]:
+        assert run["metrics"] == run_metrics(by_hash[run["spec_hash"]])
+    (only,) = [r for r in data["runs"] if r["spec"]["budget"] == "default"]
+    one_seed = cell(table(lb, "split-digits", "default"), "naive")  # its only run
+    for key, value in only["metrics"].items():
+        stat = one_seed.metrics[key]
+        assert (None if stat is None else stat.mean) == (None if key == "fwt" else value), key
 
 
 def test_report_cli_writes_every_format(capsys, tmp_path):
