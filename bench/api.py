@@ -97,7 +97,8 @@ def run(
     ctx = RunContext(resolve_device(device), DataConfig.from_options(data_dir, download),
                      ResultsStore(results))
     summary = RunSummary(planned=len(specs))
-    pending = [s for s in specs if rerun or not ctx.store.completed(s.hash)]
+    done = set() if rerun else ctx.store.completed_hashes()  # one pass over the store
+    pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
     for group in plan_groups(pending, group_size):
         try:

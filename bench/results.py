@@ -72,14 +72,34 @@ class ResultsStore:
 
     def completed(self, spec_hash: str) -> bool:
         """True when a valid result exists that need not run again (ok or diverged: a failed
-        run is retried, a corrupt file is rerun and replaced)."""
+        run is retried, a corrupt file is rerun and replaced). A document migrated from an
+        older schema counts under its recomputed hash, whatever its file is named."""
         path = self.path(spec_hash)
-        if not path.exists():
-            return False
-        try:
-            return self.read(path).status != "failed"
-        except ResultsError:
-            return False
+        if path.exists():
+            try:
+                result = self.read(path)
+            except ResultsError:
+                result = None
+            if result is not None and result.spec_hash == spec_hash \
+                    and result.status != "failed":
+                return True
+        return spec_hash in self.completed_hashes()
+
+    def completed_hashes(self) -> set[str]:
+        """The spec hashes of every result that need not run again, from one pass over the
+        store (what a run checks its plan against): file names are not trusted, since a
+        schema-1 document is named by the hash of a spec without component versions."""
+        if not self.root.is_dir():
+            return set()
+        done = set()
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                result = self.read(path)
+            except ResultsError:
+                continue
+            if result.status != "failed":
+                done.add(result.spec_hash)
+        return done
 
     def load(self) -> LoadedResults:
         """Every valid document; each unreadable one is listed in ``problems`` by name."""
