@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +152,19 @@ def prepare(
 
 
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
-           generated_at: str | None = None, metadata: dict[str, Any] | None = None
-           ) -> dict[str, str]:
+           generated_at: str | None = None, metadata: dict[str, Any] | None = None,
+           warn: Callable[[str], None] | None = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
     ``generated_at`` and ``metadata`` freeze the report date and metadata entries (for
-    reporters that take them: json, markdown, html, csv)."""
+    reporters that take them: json, markdown, html, csv). ``warn`` is called with one line
+    per stale cell (results of other versions than the current ones, not in the tables)."""
+    from clbench.reports.aggregate import leaderboard_for
+
     loaded = ResultsStore(results).load()
+    if warn:
+        for stale in leaderboard_for(loaded, generated_at, metadata).stale:
+            warn(stale.line())
     rendered = {}
     for name, path in (outputs or {}).items():
         cls = REPORTERS.get(name)

@@ -161,7 +161,8 @@ def cmd_report(args) -> int:
     if not outputs:
         raise ClbenchError("no output requested",
                            hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
-    rendered = api.report(args.results, outputs)
+    rendered = api.report(args.results, outputs,
+                          warn=lambda line: err.print(line, markup=False))
     for name, path in outputs.items():
         if path == "-":
             print(rendered[name])

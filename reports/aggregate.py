@@ -1,10 +1,13 @@
 """Aggregation of result documents into leaderboards: pure functions, no I/O.
 
 Runs are grouped into *cells*: one scenario (name, version, setting, parameters, budget, data
-subset flag) x one strategy (name and resolved hyperparameters). Over the seeds of a cell each
-metric gets a mean, a sample standard deviation, ``n`` and a 95% confidence interval from
-Student's t distribution (``t.ppf(0.975, n - 1) * sd / sqrt(n)``). Runs with different budgets or
-scenario versions land in different scenario tables and are never mixed.
+subset flag) x one strategy (name, version and resolved hyperparameters) x one backbone (name and
+version). Over the seeds of a cell each metric gets a mean, a sample standard deviation, ``n``
+and a 95% confidence interval from Student's t distribution (``t.ppf(0.975, n - 1) * sd /
+sqrt(n)``). Runs with different budgets or versions land in different cells and are never mixed.
+
+Only cells at the current version of every component are shown and ranked; the others are
+*stale* (:mod:`clbench.reports.staleness`): the leaderboard lists them in ``stale``.
 
 A cell is *complete* when every expected seed (the union of the seeds seen anywhere in its
 scenario table, and of the seed groups the runs were planned in) has an ``ok`` run with a final
@@ -33,6 +36,13 @@ from clbench.metrics import (
     MetricDef,
     as_matrix,
     run_metrics,
+)
+from clbench.reports.staleness import (
+    STALE_FIX,
+    components,
+    current_versions,
+    describe,
+    stale_components,
 )
 from clbench.schema import STATUSES, RunResult
 
@@ -95,6 +105,10 @@ class Cell:
     mean_matrix: list[list[float | None]]  # mean accuracy matrix over ok seeds
     mean_param_counts: list[float | None]
     errors: list[str]
+    versions: dict[str, str]  # "scenario", "strategy", "backbone" -> the version run
+    backbone: str
+    match_key: str  # the key without versions: the same cell at another version (the gate)
+    n_runs: int
     rank: float | None = None
 
     @property
@@ -127,6 +141,31 @@ class ScenarioTable:
     metrics: list[str]  # metric keys with at least one value in this table (fwt always)
     best: dict[str, list[str]]  # metric key -> labels of the best complete cells
     notes: list[str]
+    match_key: str  # the key without the scenario's version
+
+
+@dataclass
+class StaleCell:
+    """A cell at a version other than the current one of some component: not ranked, not
+    shown in the tables, listed with the fix."""
+
+    table: ScenarioTable  # its own table, at the stored versions (ranks left empty)
+    cell: Cell
+    stored: list[str]  # "strategy ewc 1", one per component not at its current version
+    current: list[str]  # "strategy ewc 2", the same components as they are now
+
+    @property
+    def scenario(self) -> str:
+        return self.table.label
+
+    @property
+    def strategy(self) -> str:
+        return self.cell.label
+
+    def line(self) -> str:
+        """One line for a terminal."""
+        return (f"stale: {self.strategy} on {self.scenario}: {self.cell.n_runs} run(s) at "
+                f"{', '.join(self.stored)} (current: {', '.join(self.current)}); {STALE_FIX}")
 
 
 @dataclass
@@ -144,6 +183,7 @@ class Leaderboard:
     runs: list[RunRow]
     metadata: dict[str, Any]
     problems: list[str]
+    stale: list[StaleCell] = field(default_factory=list)
     metric_defs: list[MetricDef] = field(default_factory=lambda: list(METRICS))
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +203,8 @@ class Leaderboard:
                     "fwt_applicable": t.fwt_applicable, "notes": t.notes,
                     "cells": [
                         {"strategy": c.strategy, "label": c.label, "params": c.params,
+                         "strategy_version": c.versions["strategy"], "backbone": c.backbone,
+                         "backbone_version": c.versions["backbone"],
                          "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok,
                          "n_total": c.n_total, "seeds_ok": c.seeds_ok,
                          "seeds_total": c.seeds_total, "statuses": c.statuses,
@@ -175,6 +217,9 @@ class Leaderboard:
                 for t in self.scenarios
             ],
             "overall": [asdict(r) for r in self.overall],
+            "stale": [{"scenario": s.scenario, "strategy": s.strategy, "stored": s.stored,
+                       "current": s.current, "n_runs": s.cell.n_runs, "fix": STALE_FIX}
+                      for s in self.stale],
             "metadata": self.metadata,
             "metric_definitions": {m.key: m.definition for m in self.metric_defs},
         }
@@ -222,7 +267,12 @@ def summarize(values: Iterable[float | None]) -> Stat:
 def scenario_key(run: RunResult) -> tuple[str, dict[str, Any]]:
     """Key and description of the scenario a run belongs to: name, version, setting,
     parameters, budget and the data subset flag."""
-    info = {
+    info = _scenario_info(run)
+    return _canon(info), info
+
+
+def _scenario_info(run: RunResult) -> dict[str, Any]:
+    return {
         "name": run.spec.scenario,
         "version": run.spec.scenario_version,
         "setting": run.scenario.setting,
@@ -230,11 +280,22 @@ def scenario_key(run: RunResult) -> tuple[str, dict[str, Any]]:
         "budget": run.spec.budget,
         "subset": run.scenario.data_subset,
     }
-    return _canon(info), info
 
 
 def strategy_key(run: RunResult) -> str:
-    return _canon({"name": run.spec.strategy, "params": dict(run.spec.strategy_params)})
+    """Key of the run's cell in its scenario table: strategy name, version and parameters,
+    backbone name and version."""
+    return _canon({**_strategy_info(run), "version": run.spec.strategy_version,
+                   "backbone_version": run.spec.backbone_version})
+
+
+def _strategy_info(run: RunResult) -> dict[str, Any]:
+    return {"name": run.spec.strategy, "params": dict(run.spec.strategy_params),
+            "backbone": run.spec.backbone}
+
+
+def _without_version(info: dict[str, Any]) -> str:
+    return _canon({k: v for k, v in info.items() if k != "version"})
 
 
 def _fmt_param(value: Any) -> str:
@@ -320,6 +381,9 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
         names = sorted({p for params in all_params for p in params})
         differing = [p for p in names
                      if len({_canon(params.get(p)) for params in all_params}) > 1]
+        if not differing:  # versions tell them apart, and are listed beside the label
+            labels.update(dict.fromkeys(keys, name))
+            continue
         for key in keys:
             params = cells[key][1]
             shown = ",".join(f"{p}={_fmt_param(params.get(p))}" for p in differing)
@@ -338,29 +402,44 @@ def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
 
     ``generated_at`` and ``metadata`` override the report date and the entries of the
     metadata block (for reproducible output, e.g. golden tests)."""
-    tables: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
-    for doc in docs:
-        skey, info = scenario_key(doc)
-        tables.setdefault(skey, (info, {}))[1].setdefault(strategy_key(doc), []).append(doc)
-
-    scenario_tables: list[ScenarioTable] = []
+    current = current_versions(docs)
+    fresh = [d for d in docs if not stale_components(components(d), current)]
     runs: list[RunRow] = []
-    for skey, (info, cell_docs) in tables.items():
-        table = _build_table(skey, info, cell_docs, runs)
-        scenario_tables.append(table)
-    scenario_tables.sort(key=lambda t: t.label)
+    scenario_tables = _tables(fresh, runs)
     runs.sort(key=lambda r: (r.scenario, r.strategy, str(r.seed), r.spec_hash))
+    stale = []
+    old = [d for d in docs if stale_components(components(d), current)]
+    for table in _tables(old, [], ranked=False):
+        for c in table.cells:
+            parts = stale_components(cell_components(table, c), current)
+            stale.append(StaleCell(
+                table=table, cell=c,
+                stored=[describe(k, name, old) for k, (name, old, _) in parts.items()],
+                current=[describe(k, name, now) for k, (name, _, now) in parts.items()]))
     return Leaderboard(
         scenarios=scenario_tables,
         overall=overall_ranking(scenario_tables),
         runs=runs,
         metadata=_metadata(docs, generated_at, metadata),
         problems=list(problems),
+        stale=stale,
     )
 
 
+def _tables(docs: Sequence[RunResult], runs: list[RunRow], ranked: bool = True
+            ) -> list[ScenarioTable]:
+    """The scenario tables of ``docs``, sorted by label; their runs are added to ``runs``."""
+    tables: dict[str, tuple[dict[str, Any], dict[str, list[RunResult]]]] = {}
+    for doc in docs:
+        skey, info = scenario_key(doc)
+        tables.setdefault(skey, (info, {}))[1].setdefault(strategy_key(doc), []).append(doc)
+    out = [_build_table(skey, info, cell_docs, runs, ranked)
+           for skey, (info, cell_docs) in tables.items()]
+    return sorted(out, key=lambda t: t.label)
+
+
 def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunResult]],
-                 runs: list[RunRow]) -> ScenarioTable:
+                 runs: list[RunRow], ranked: bool = True) -> ScenarioTable:
     first = next(iter(cell_docs.values()))[0]
     setting = info["setting"]
     fwt_applicable = setting != "class"
@@ -411,14 +490,19 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
                 spec_hash=doc.spec_hash, scenario=label, strategy=labels[ckey],
                 seed=seed, status=doc.status, acc=_final_acc(doc), error=_error_text(doc),
                 diverged_after_task=doc.diverged_after_task, finished_at=doc.finished_at))
+        example = group[0]
         cells.append(Cell(
             strategy=names[ckey][0], label=labels[ckey], params=names[ckey][1], key=ckey,
             seeds_ok=_seed_sort(d.spec.seed for d in ok_docs),
             seeds_total=seeds_total, statuses=dict(sorted(statuses.items())),
             metrics=metrics, mean_matrix=mean_matrix, mean_param_counts=mean_counts,
-            errors=errors))
+            errors=errors,
+            versions={k: v for k, (_, v) in components(example).items()},
+            backbone=example.spec.backbone,
+            match_key=_canon(_strategy_info(example)), n_runs=len(group)))
 
-    rank_cells(cells, primary)
+    if ranked:
+        rank_cells(cells, primary)
     cells.sort(key=lambda c: (c.rank is None, c.rank if c.rank is not None else 0,
                               c.label))
     shown = [m.key for m in METRICS
@@ -444,7 +528,14 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
         key=skey, label=label, name=info["name"], version=info["version"], setting=setting,
         params=dict(info["params"]), budget=info["budget"], subset=info["subset"],
         n_tasks=n_tasks, primary_metric=primary, fwt_applicable=fwt_applicable, cells=cells,
-        metrics=shown, best=best, notes=notes)
+        metrics=shown, best=best, notes=notes, match_key=_without_version(info))
+
+
+def cell_components(table: ScenarioTable, cell: Cell) -> dict[str, tuple[str, str]]:
+    """kind -> (name, version) of the cell's scenario, strategy and backbone."""
+    return {"scenario": (table.name, cell.versions["scenario"]),
+            "strategy": (cell.strategy, cell.versions["strategy"]),
+            "backbone": (cell.backbone, cell.versions["backbone"])}
 
 
 def rank_cells(cells: Sequence[Cell], metric: str = "acc") -> None:

@@ -1,5 +1,6 @@
 """CSV leaderboard: one row per scenario x strategy cell, every metric's mean, sd, n and 95% CI
-half-width in its own columns."""
+half-width in its own columns. Stale cells (run at other versions than the current ones) follow,
+with ``stale`` true and no rank."""
 
 from __future__ import annotations
 
@@ -15,30 +16,34 @@ from clbench.results import LoadedResults
 
 BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",
                 "budget", "data_subset", "n_tasks", "strategy", "label", "strategy_params",
-                "rank", "complete", "n_ok", "n_total")
+                "strategy_version", "backbone", "backbone_version", "stale", "rank", "complete",
+                "n_ok", "n_total")
 
 
 def csv_rows(lb: Leaderboard) -> list[dict[str, Any]]:
+    cells = [(t, c, False) for t in lb.scenarios for c in t.cells]
+    cells += [(s.table, s.cell, True) for s in lb.stale]
     rows = []
-    for t in lb.scenarios:
-        for c in t.cells:
-            row: dict[str, Any] = {
-                "scenario": t.label, "scenario_name": t.name, "scenario_version": t.version,
-                "setting": t.setting, "scenario_params": json.dumps(t.params, sort_keys=True),
-                "budget": t.budget, "data_subset": t.subset, "n_tasks": t.n_tasks,
-                "strategy": c.strategy, "label": c.label,
-                "strategy_params": json.dumps(c.params, sort_keys=True, default=str),
-                "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok, "n_total": c.n_total,
-            }
-            for m in METRICS:
-                stat = c.metrics.get(m.key)
-                if stat is None:  # not applicable
-                    row.update({f"{m.key}_mean": "n/a", f"{m.key}_std": "n/a",
-                                f"{m.key}_n": 0, f"{m.key}_ci95": "n/a"})
-                else:
-                    row.update({f"{m.key}_mean": stat.mean, f"{m.key}_std": stat.std,
-                                f"{m.key}_n": stat.n, f"{m.key}_ci95": stat.ci})
-            rows.append(row)
+    for t, c, stale in cells:
+        row: dict[str, Any] = {
+            "scenario": t.label, "scenario_name": t.name, "scenario_version": t.version,
+            "setting": t.setting, "scenario_params": json.dumps(t.params, sort_keys=True),
+            "budget": t.budget, "data_subset": t.subset, "n_tasks": t.n_tasks,
+            "strategy": c.strategy, "label": c.label,
+            "strategy_params": json.dumps(c.params, sort_keys=True, default=str),
+            "strategy_version": c.versions["strategy"], "backbone": c.backbone,
+            "backbone_version": c.versions["backbone"], "stale": stale,
+            "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok, "n_total": c.n_total,
+        }
+        for m in METRICS:
+            stat = c.metrics.get(m.key)
+            if stat is None:  # not applicable
+                row.update({f"{m.key}_mean": "n/a", f"{m.key}_std": "n/a",
+                            f"{m.key}_n": 0, f"{m.key}_ci95": "n/a"})
+            else:
+                row.update({f"{m.key}_mean": stat.mean, f"{m.key}_std": stat.std,
+                            f"{m.key}_n": stat.n, f"{m.key}_ci95": stat.ci})
+        rows.append(row)
     return rows
 
 
