@@ -156,8 +156,8 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
            warn: Callable[[str], None] | None = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
-    ``generated_at`` and ``metadata`` freeze the report date and metadata entries (for
-    reporters that take them: json, markdown, html, csv). ``warn`` is called with one line
+    ``generated_at`` and ``metadata`` freeze the report date and metadata entries (every
+    reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
     per stale cell (results of other versions than the current ones, not in the tables)."""
     from clbench.reports.aggregate import leaderboard_for
 
@@ -167,11 +167,9 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
             warn(stale.line())
     rendered = {}
     for name, path in (outputs or {}).items():
-        cls = REPORTERS.get(name)
-        try:
-            reporter = cls(generated_at=generated_at, metadata=metadata)
-        except TypeError:  # a plugin reporter without these options
-            reporter = cls()
+        # Every reporter takes these keywords (the registry checks, clbench.reports.base):
+        # an exception from a constructor is the reporter's bug and surfaces as such.
+        reporter = REPORTERS.get(name)(generated_at=generated_at, metadata=metadata)
         text = reporter.render(loaded)
         rendered[name] = text
         _write(path, text)

@@ -11,7 +11,8 @@ from typing import Any
 
 from clbench.metrics import METRICS
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import Leaderboard, leaderboard_for
+from clbench.reports.aggregate import Leaderboard
+from clbench.reports.base import Reporter
 from clbench.results import LoadedResults
 
 BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",
@@ -60,13 +61,8 @@ def render_csv(lb: Leaderboard) -> str:
 
 
 @REPORTERS.register("csv")
-class CsvReporter:
+class CsvReporter(Reporter):
     description = "one CSV row per scenario x strategy cell (mean, sd, n, 95% CI per metric)"
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        return render_csv(leaderboard_for(loaded, self.generated_at, self.metadata))
+        return render_csv(self.leaderboard(loaded))

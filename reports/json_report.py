@@ -9,7 +9,7 @@ from typing import Any
 from clbench.identity import clbench_version
 from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import leaderboard_for
+from clbench.reports.base import Reporter
 from clbench.results import LoadedResults
 from clbench.schema import SCHEMA_VERSION, RunResult
 
@@ -40,17 +40,12 @@ def run_summary(run: RunResult) -> dict[str, Any]:
 
 
 @REPORTERS.register("json")
-class JsonReporter:
+class JsonReporter(Reporter):
     description = ("every run with its spec, accuracy matrix and computed metrics, and the "
                    "aggregated leaderboards")
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        leaderboard = leaderboard_for(loaded, self.generated_at, self.metadata)
+        leaderboard = self.leaderboard(loaded)
         return json.dumps(
             {
                 "schema_version": SCHEMA_VERSION,

@@ -11,8 +11,8 @@ from clbench.reports.aggregate import (
     FWT_NA_NOTE,
     Leaderboard,
     ScenarioTable,
-    leaderboard_for,
 )
+from clbench.reports.base import Reporter
 from clbench.reports.formatting import (
     fmt_params,
     fmt_rank,
@@ -96,13 +96,8 @@ def render_markdown(lb: Leaderboard) -> str:
 
 
 @REPORTERS.register("markdown")
-class MarkdownReporter:
+class MarkdownReporter(Reporter):
     description = "GitHub-flavoured Markdown leaderboard, one table per scenario"
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        return render_markdown(leaderboard_for(loaded, self.generated_at, self.metadata))
+        return render_markdown(self.leaderboard(loaded))

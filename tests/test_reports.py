@@ -297,6 +297,23 @@ def test_json_runs_and_leaderboard_cells_compute_metrics_alike(golden_docs, lb):
         assert (None if stat is None else stat.mean) == (None if key == "fwt" else value), key
 
 
+def test_reporters_are_built_with_the_report_options_and_their_bugs_surface():
+    from clbench import api
+    from clbench.errors import ConfigError
+
+    rendered = api.report(GOLDEN / "results", {"clbench_test_plugins:StoreSizeReporter": "-"},
+                          generated_at="2026-01-02")
+    assert rendered == {"clbench_test_plugins:StoreSizeReporter": "18 runs, 2026-01-02"}
+    # A TypeError raised while a reporter is built is its bug: never retried without options.
+    with pytest.raises(TypeError, match="can only concatenate str"):
+        api.report(GOLDEN / "results", {"clbench_test_plugins:BrokenReporter": "-"},
+                   generated_at="2026-01-02")
+    with pytest.raises(ConfigError, match="does not take the keyword arguments generated_at, "
+                                          "metadata") as exc:
+        api.report(GOLDEN / "results", {"clbench_test_plugins:OldStyleReporter": "-"})
+    assert "clbench.reports.base.Reporter" in exc.value.hint
+
+
 def test_report_cli_writes_every_format(capsys, tmp_path):
     files = {k: tmp_path / f"out.{k}" for k in ("html", "markdown", "csv", "json")}
     args = ["report", "--results", GOLDEN / "results"]
