@@ -1,4 +1,7 @@
-"""The run identity: which code, on which software and hardware, produced a result."""
+"""The run identity: which code, on which software and hardware, produced a result.
+
+torch is imported only to describe a run's device: reports read ``clbench_version`` without it.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from clbench.schema import GitState, RunIdentity
+
+if TYPE_CHECKING:
+    import torch
 
 
 def clbench_version() -> str:
@@ -53,12 +57,16 @@ def cpu_name() -> str:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return cpu_name()
 
 
 def run_identity(device: torch.device) -> RunIdentity:
+    import torch
+
     git = git_state(os.getcwd())
     return RunIdentity(
         clbench_version=clbench_version(),
