@@ -50,7 +50,7 @@ class ProgressBar:
     def task_done(self, specs, task):
         self.bar.advance(self.tasks)
 
-    def group_done(self, specs, docs):
+    def group_done(self, specs, results):
         self.bar.advance(self.runs, len(specs))
 
 

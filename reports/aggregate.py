@@ -408,13 +408,13 @@ def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
     scenario_tables = _tables(fresh, runs)
     runs.sort(key=lambda r: (r.scenario, r.strategy, str(r.seed), r.spec_hash))
     stale = []
-    old = [d for d in docs if stale_components(components(d), current)]
-    for table in _tables(old, [], ranked=False):
+    stale_runs = [d for d in docs if stale_components(components(d), current)]
+    for table in _tables(stale_runs, [], ranked=False):
         for c in table.cells:
             parts = stale_components(cell_components(table, c), current)
             stale.append(StaleCell(
                 table=table, cell=c,
-                stored=[describe(k, name, old) for k, (name, old, _) in parts.items()],
+                stored=[describe(k, name, was) for k, (name, was, _) in parts.items()],
                 current=[describe(k, name, now) for k, (name, _, now) in parts.items()]))
     return Leaderboard(
         scenarios=scenario_tables,
