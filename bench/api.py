@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,27 +103,26 @@ def run(
     ctx = RunContext(check_run_options(device, group_size),
                      DataConfig.from_options(data_dir, download), ResultsStore(results))
     summary = RunSummary(planned=len(specs))
-    pending = [s for s in specs if rerun or not ctx.store.completed(s.hash)]
+    done = set() if rerun else ctx.store.completed_hashes()  # one pass over the store
+    pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
     for group in plan_groups(pending, group_size):
         try:
-            docs = execute_group(group, ctx, progress)
+            group_results = execute_group(group, ctx, progress)
         except DataError as exc:
             summary.without_data += len(group)
             message = str(exc)
             if message not in summary.not_run:
                 summary.not_run.append(message)
             continue
-        for doc in docs:
-            ctx.store.write(doc)
+        for result in group_results:
+            ctx.store.write(result)
             summary.ran += 1
-            if doc["status"] == "failed":
+            if result.error is not None:
                 summary.failed += 1
-                summary.failures.append(
-                    f"{RunSpec.from_json(doc['spec']).label()}: "
-                    f"{doc['error']['type']}: {doc['error']['message']}"
-                )
-            elif doc["status"] == "diverged":
+                summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
+                                        f"{result.error.message}")
+            elif result.status == "diverged":
                 summary.diverged += 1
     return summary
 
@@ -159,20 +158,24 @@ def prepare(
 
 
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
-           generated_at: str | None = None, metadata: dict[str, Any] | None = None
-           ) -> dict[str, str]:
+           generated_at: str | None = None, metadata: dict[str, Any] | None = None,
+           warn: Callable[[str], None] | None = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
-    ``generated_at`` and ``metadata`` freeze the report date and metadata entries (for
-    reporters that take them: json, markdown, html, csv)."""
+    ``generated_at`` and ``metadata`` freeze the report date and metadata entries (every
+    reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
+    per stale cell (results of other versions than the current ones, not in the tables)."""
+    from clbench.reports.aggregate import leaderboard_for
+
     loaded = ResultsStore(results).load()
+    if warn:
+        for stale in leaderboard_for(loaded, generated_at, metadata).stale:
+            warn(stale.line())
     rendered = {}
     for name, path in (outputs or {}).items():
-        cls = REPORTERS.get(name)
-        try:
-            reporter = cls(generated_at=generated_at, metadata=metadata)
-        except TypeError:  # a plugin reporter without these options
-            reporter = cls()
+        # Every reporter takes these keywords (the registry checks, clbench.reports.base):
+        # an exception from a constructor is the reporter's bug and surfaces as such.
+        reporter = REPORTERS.get(name)(generated_at=generated_at, metadata=metadata)
         text = reporter.render(loaded)
         rendered[name] = text
         _write(path, text)

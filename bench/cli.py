@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from clbench import api
 from clbench.errors import ClbenchError
+from clbench.metrics import MATRIX_METRICS, matrix_metric
 
 LISTABLE = ("scenarios", "strategies", "backbones", "suites", "budgets")
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one line
@@ -50,7 +51,7 @@ class ProgressBar:
     def task_done(self, specs, task):
         self.bar.advance(self.tasks)
 
-    def group_done(self, specs, docs):
+    def group_done(self, specs, results):
         self.bar.advance(self.runs, len(specs))
 
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     gat.add_argument("--current", required=True, metavar="NEW_RESULTS",
                      help="results directory under test")
     gat.add_argument("--metric", default="acc",
-                     help="acc, bwt, fwt, forgetting or learning_accuracy (default acc)")
+                     help=f"{', '.join(MATRIX_METRICS)} (default acc)")
     gat.add_argument("--max-drop", type=float, default=0.01,
                      help="largest tolerated worsening of the metric's mean (default 0.01)")
     gat.add_argument("--alpha", type=float, default=0.05,
@@ -162,7 +163,8 @@ def cmd_report(args) -> int:
     if not outputs:
         raise ClbenchError("no output requested",
                            hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
-    rendered = api.report(args.results, outputs)
+    rendered = api.report(args.results, outputs,
+                          warn=lambda line: err.print(line, markup=False))
     for name, path in outputs.items():
         if path == "-":
             print(rendered[name])
@@ -184,6 +186,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_gate(args) -> int:
+    matrix_metric(args.metric)  # a typo is named before any store is read
     result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha)
     print(text)
     if args.markdown:

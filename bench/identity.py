@@ -1,4 +1,7 @@
-"""The run identity: which code, on which software and hardware, produced a result."""
+"""The run identity: which code, on which software and hardware, produced a result.
+
+torch is imported only to describe a run's device: reports read ``clbench_version`` without it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from clbench.schema import GitState, RunIdentity
+
+if TYPE_CHECKING:
+    import torch
 
 
 def clbench_version() -> str:
@@ -51,23 +57,28 @@ def cpu_name() -> str:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return cpu_name()
 
 
-def run_identity(device: torch.device) -> dict[str, Any]:
-    return {
-        "clbench_version": clbench_version(),
-        "git": git_state(os.getcwd()),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "platform": platform.platform(),
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "device_name": device_name(device),
-        "argv": sys.argv[1:],
-    }
+def run_identity(device: torch.device) -> RunIdentity:
+    import torch
+
+    git = git_state(os.getcwd())
+    return RunIdentity(
+        clbench_version=clbench_version(),
+        git=GitState(sha=git["sha"], dirty=git["dirty"]),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda if device.type == "cuda" else None,
+        platform=platform.platform(),
+        cpu=cpu_name(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        device=str(device),
+        device_name=device_name(device),
+        argv=tuple(sys.argv[1:]),
+    )

@@ -5,14 +5,22 @@
 ``i``. Entries that were not measured (a run that stopped early) are NaN; a metric that needs a
 missing entry, or is undefined for the sequence length, is NaN. The notation below is 1-based
 as in the papers: ``R[i][j]`` is row ``i``, task ``j`` (column ``j - 1``).
+
+``METRICS`` is the one table of metric definitions (key, label, direction, kind, definition
+and function) that the reports, the comparison, the gate, the CLI and the reference table read;
+:func:`run_metrics` computes all of them for one run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
+
+from clbench.errors import ConfigError
 
 NAN = float("nan")
 
@@ -88,17 +96,110 @@ def parameter_growth(param_counts: Sequence[int | None]) -> float:
     return param_counts[-1] / param_counts[0]
 
 
-MATRIX_METRICS = {
-    "acc": acc,
-    "bwt": bwt,
-    "fwt": fwt,
-    "forgetting": forgetting,
-    "learning_accuracy": learning_accuracy,
-}
+def _final_param_count(run: RunObservations) -> float | None:
+    return run.param_counts[-1]
+
+
+def _run_param_growth(run: RunObservations) -> float:
+    return parameter_growth(list(run.param_counts))
+
+
+def _wall_time(run: RunObservations) -> float | None:
+    return run.times.wall_s
+
+
+def _peak_host_memory(run: RunObservations) -> float | None:
+    return run.memory.host_bytes
+
+
+def _peak_device_memory(run: RunObservations) -> float | None:
+    return run.memory.device_bytes
+
+
+class RunObservations(Protocol):
+    """What the metrics read of one run (a :class:`clbench.schema.RunResult`)."""
+
+    accuracy_matrix: Sequence[Sequence[float | None]]
+    param_counts: Sequence[int | None]
+    times: Any  # .wall_s
+    memory: Any  # .host_bytes, .device_bytes
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """One metric: how reports name, format and order it, what it means, how it is computed.
+
+    ``compute`` takes the accuracy matrix (as an array) when ``of_matrix``, else the run."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    kind: str  # how reports format it: "fraction", "count", "ratio", "seconds", "bytes"
+    definition: str  # what it measures, with its published formula and source
+    compute: Callable[[Any], float | None]
+    of_matrix: bool = False
+
+
+METRICS: tuple[MetricDef, ...] = (
+    MetricDef("acc", "ACC", True, "fraction",
+              "average accuracy after the last task, 1/T sum_j R[T][j] (Lopez-Paz & Ranzato "
+              "2017)", acc, of_matrix=True),
+    MetricDef("bwt", "BWT", True, "fraction",
+              "backward transfer, 1/(T-1) sum_{j<T} (R[T][j] - R[j][j]); negative means "
+              "forgetting (Lopez-Paz & Ranzato 2017)", bwt, of_matrix=True),
+    MetricDef("fwt", "FWT", True, "fraction",
+              "forward transfer, 1/(T-1) sum_{j>1} (R[j-1][j] - b[j]), b = untrained model "
+              "(Lopez-Paz & Ranzato 2017)", fwt, of_matrix=True),
+    MetricDef("forgetting", "Forgetting", False, "fraction",
+              "1/(T-1) sum_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al. 2018)",
+              forgetting, of_matrix=True),
+    MetricDef("learning_accuracy", "LA", True, "fraction",
+              "learning accuracy, 1/T sum_i R[i][i] (Riemer et al. 2019)", learning_accuracy,
+              of_matrix=True),
+    MetricDef("params", "Params", False, "count", "parameter count after the last task",
+              _final_param_count),
+    MetricDef("param_growth", "Growth", False, "ratio",
+              "final / initial parameter count (1.0: no growth)", _run_param_growth),
+    MetricDef("wall_time_s", "Wall time", False, "seconds",
+              "wall time of the run's seed group, in seconds (a batched group trains its "
+              "seeds together, so each member records the group's time)", _wall_time),
+    MetricDef("peak_host_memory_bytes", "Peak host mem", False, "bytes",
+              "peak resident memory of the process during the run's group", _peak_host_memory),
+    MetricDef("peak_device_memory_bytes", "Peak device mem", False, "bytes",
+              "peak accelerator memory allocated during the run's group", _peak_device_memory),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+# Metrics of the accuracy matrix alone: what a reference row, a comparison or the gate reads.
+MATRIX_METRICS: dict[str, Callable[[Any], float]] = {
+    m.key: m.compute for m in METRICS if m.of_matrix}
+
+
+def matrix_metric(key: str) -> MetricDef:
+    """The accuracy-matrix metric ``key``; ConfigError naming the known ones otherwise."""
+    if key not in MATRIX_METRICS:
+        raise ConfigError(f"unknown metric {key!r}",
+                          hint=f"choose one of: {', '.join(MATRIX_METRICS)}")
+    return METRIC_BY_KEY[key]
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def run_metrics(run: RunObservations) -> dict[str, float | None]:
+    """Every metric of ``METRICS`` for one run; None where undefined or not measured. The one
+    place metrics are computed: the leaderboards and the JSON report both read it."""
+    R = as_matrix(run.accuracy_matrix)
+    return {m.key: _finite(m.compute(R if m.of_matrix else run)) for m in METRICS}
 
 
 def all_metrics(R, param_counts: Sequence[int | None] = ()) -> dict[str, float | None]:
-    """Every metric above; NaN becomes None (JSON null)."""
-    out = {name: fn(R) for name, fn in MATRIX_METRICS.items()}
-    out["param_growth"] = parameter_growth(list(param_counts))
-    return {k: (None if v is None or math.isnan(v) else v) for k, v in out.items()}
+    """The accuracy-matrix metrics of a bare matrix, and the parameter growth; NaN becomes
+    None (JSON null)."""
+    m = as_matrix(R)
+    out = {key: _finite(fn(m)) for key, fn in MATRIX_METRICS.items()}
+    out["param_growth"] = _finite(parameter_growth(list(param_counts)))
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Generic, TypeVar
@@ -29,10 +30,13 @@ class Registry(Generic[T]):
     """Names -> classes of one kind (``kind`` is used in messages only)."""
 
     def __init__(self, kind: str, entry_point_group: str, builtin_modules: Iterable[str],
-                 required: Iterable[str] = (), plural: str | None = None):
+                 required: Iterable[str] = (), init_keywords: Iterable[str] = (),
+                 init_hint: str = "", plural: str | None = None):
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.required = tuple(required)  # attributes a class must have to be of this kind
+        self.init_keywords = tuple(init_keywords)  # keyword arguments its constructor takes
+        self.init_hint = init_hint
         self.entry_point_group = entry_point_group
         self._builtin_modules = tuple(builtin_modules)
         self._classes: dict[str, type[T]] = {}
@@ -93,6 +97,14 @@ class Registry(Generic[T]):
                     hint="Params must be a dataclass whose fields have bool, int, float, str, "
                     "Literal or Optional types and valid defaults",
                 )
+        refused = _refused_keywords(cls, self.init_keywords)
+        if refused:
+            raise ConfigError(
+                f"{name!r} ({_qualname(cls)}) is not a {self.kind}: its constructor does not "
+                f"take the keyword argument{'s' if len(refused) > 1 else ''} "
+                f"{', '.join(refused)}",
+                hint=self.init_hint or None,
+            )
 
     def names(self) -> list[str]:
         self._load()
@@ -152,6 +164,20 @@ class Registry(Generic[T]):
         return cls
 
 
+def _refused_keywords(cls: type, names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` that ``cls(...)`` cannot take as keyword arguments."""
+    if not names:
+        return []
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read (a C type): the call will tell
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return []
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [n for n in names if n not in params or params[n].kind not in keyword]
+
+
 def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -180,4 +206,8 @@ REPORTERS: Registry = Registry(
     [f"clbench.reports.{m}" for m in ("json_report", "markdown_report", "html_report",
                                       "csv_report")],
     required=("render",),
+    # Every reporter is built as cls(generated_at=..., metadata=...) (clbench.api.report).
+    init_keywords=("generated_at", "metadata"),
+    init_hint="subclass clbench.reports.base.Reporter, or take generated_at=None and "
+    "metadata=None keyword arguments in __init__",
 )

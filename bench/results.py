@@ -3,7 +3,9 @@
 Documents are written atomically (a temporary file in the same directory, fsync, rename), as
 each run finishes, so an interrupted suite loses at most the runs in progress. The file name is
 the run spec's hash, which is only a lookup key: the document itself holds the spec, the run
-identity and every raw observation. ``schema_version`` is checked on load.
+identity and every raw observation. The document's shape is :mod:`clbench.schema`'s: the store
+writes ``RunResult.to_json()`` and reads through ``schema.parse``, which migrates documents of
+older schemas in memory (their files are never rewritten).
 """
 
 from __future__ import annotations
@@ -13,19 +15,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from clbench.errors import ResultsError
-
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "diverged", "failed")
-REQUIRED_KEYS = ("schema_version", "spec", "spec_hash", "status", "accuracy_matrix",
-                 "param_counts", "identity", "scenario")
+from clbench.schema import RunResult, parse, validate
 
 
 @dataclass
 class LoadedResults:
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[RunResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: what is wrong"
 
 
@@ -36,10 +33,15 @@ class ResultsStore:
     def path(self, spec_hash: str) -> Path:
         return self.root / f"{spec_hash}.json"
 
-    def write(self, doc: dict[str, Any]) -> Path:
+    def write(self, result: RunResult) -> Path:
+        doc = result.to_json()
+        problem = validate(doc)
+        if problem:  # a bug of the writer: never store what cannot be read back
+            raise ResultsError(f"refusing to store an invalid result for "
+                               f"{result.spec.label()}: {problem}")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            target = self.path(doc["spec_hash"])
+            target = self.path(result.spec_hash)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w") as f:
@@ -57,27 +59,47 @@ class ResultsStore:
             ) from exc
         return target
 
-    def read(self, path: Path) -> dict[str, Any]:
+    def read(self, path: Path) -> RunResult:
         """One document; ResultsError naming the file if it is unreadable or invalid."""
         try:
             doc = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ResultsError(f"{path}: not a readable JSON document ({exc})") from exc
-        problem = validate(doc)
-        if problem:
-            raise ResultsError(f"{path}: {problem}")
-        return doc
+        try:
+            return parse(doc)
+        except ResultsError as exc:
+            raise ResultsError(f"{path}: {exc.message}", hint=exc.hint) from None
 
     def completed(self, spec_hash: str) -> bool:
         """True when a valid result exists that need not run again (ok or diverged: a failed
-        run is retried, a corrupt file is rerun and replaced)."""
+        run is retried, a corrupt file is rerun and replaced). A document migrated from an
+        older schema counts under its recomputed hash, whatever its file is named."""
         path = self.path(spec_hash)
-        if not path.exists():
-            return False
-        try:
-            return self.read(path)["status"] != "failed"
-        except ResultsError:
-            return False
+        if path.exists():
+            try:
+                result = self.read(path)
+            except ResultsError:
+                result = None
+            if result is not None and result.spec_hash == spec_hash \
+                    and result.status != "failed":
+                return True
+        return spec_hash in self.completed_hashes()
+
+    def completed_hashes(self) -> set[str]:
+        """The spec hashes of every result that need not run again, from one pass over the
+        store (what a run checks its plan against): file names are not trusted, since a
+        schema-1 document is named by the hash of a spec without component versions."""
+        if not self.root.is_dir():
+            return set()
+        done = set()
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                result = self.read(path)
+            except ResultsError:
+                continue
+            if result.status != "failed":
+                done.add(result.spec_hash)
+        return done
 
     def load(self) -> LoadedResults:
         """Every valid document; each unreadable one is listed in ``problems`` by name."""
@@ -93,29 +115,3 @@ class ResultsStore:
             except ResultsError as exc:
                 out.problems.append(exc.message)
         return out
-
-
-def validate(doc: Any) -> str | None:
-    """What is wrong with a result document, or None."""
-    if not isinstance(doc, dict):
-        return "not a clbench result (expected a JSON object)"
-    version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
-        return (f"schema_version {version!r} is not supported (this clbench reads "
-                f"{SCHEMA_VERSION}); rerun with this version or use a matching clbench")
-    missing = [k for k in REQUIRED_KEYS if k not in doc]
-    if missing:
-        return f"missing keys {', '.join(missing)}"
-    for key, kind in (("spec", dict), ("scenario", dict), ("identity", dict),
-                      ("param_counts", list), ("spec_hash", str)):
-        if not isinstance(doc[key], kind):
-            return f"{key!r} must be a JSON {'object' if kind is dict else kind.__name__}"
-    if doc["status"] not in STATUSES:
-        return f"unknown status {doc['status']!r}"
-    R = doc["accuracy_matrix"]
-    if (not isinstance(R, list) or len(R) < 2
-            or any(not isinstance(r, list) or len(r) != len(R) - 1 for r in R)):
-        return "accuracy_matrix must be a list of T + 1 rows of T entries"
-    if any(v is not None and not isinstance(v, (int, float)) for r in R for v in r):
-        return "accuracy_matrix entries must be numbers or null"
-    return None

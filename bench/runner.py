@@ -2,7 +2,9 @@
 
 The unit of execution is a *group*: runs that differ only in seed. A batched strategy trains
 the whole group as one model with a member axis; any other strategy gets groups of one. Each
-member becomes its own result document.
+member becomes its own :class:`clbench.schema.RunResult`: ``execute_group`` starts the group
+(``start_group``), measures it (``measure_group``) and assembles the results
+(``assemble_results``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,18 @@ from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
 from clbench.registry import STRATEGIES
-from clbench.results import SCHEMA_VERSION, ResultsStore
+from clbench.results import ResultsStore
 from clbench.scenarios.data import DataConfig
+from clbench.schema import (
+    GroupRecord,
+    PeakMemory,
+    RunError,
+    RunIdentity,
+    RunResult,
+    RunTimes,
+    ScenarioRecord,
+    TaskRecord,
+)
 from clbench.seeding import seed_everything
 from clbench.spec import RunSpec, make_scenario
 
@@ -36,7 +48,7 @@ EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 class Progress(Protocol):
     def group_started(self, specs: list[RunSpec], n_tasks: int) -> None: ...
     def task_done(self, specs: list[RunSpec], task: int) -> None: ...
-    def group_done(self, specs: list[RunSpec], docs: list[dict]) -> None: ...
+    def group_done(self, specs: list[RunSpec], results: list[RunResult]) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,114 +183,148 @@ def set_up_group(spec: RunSpec, seeds: list[int], device: torch.device, data: Da
     return strategy, scenario_data
 
 
-def execute_group(specs: list[RunSpec], ctx: RunContext,
-                  progress: Progress | None = None) -> list[dict]:
-    """Run one group; returns one result document per member (not yet stored).
+@dataclasses.dataclass
+class GroupMeasurement:
+    """What the run of one group observed: every member's accuracies (``S`` members, ``T``
+    tasks) and the group's counts, times and peak memory."""
 
-    Bad input (unknown names, missing data) raises ClbenchError before anything is measured; an
-    exception from the strategy is recorded as status ``failed`` for every member."""
-    first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
+    info: ScenarioInfo
+    started_at: str
+    t_start: float  # perf_counter at the start of the group
+    host_peak_scope: str  # "group" when the peak-RSS counter was reset, else "process"
+    accuracy: torch.Tensor  # float [S, T + 1, T]; NaN where not measured
+    param_counts: list[int | None]  # after each row of the accuracy matrix
+    train_times: list[float | None]
+    eval_times: list[float | None]
+    diverged_after: list[int | None]  # per member: the first row with non-finite weights
+    setup_time: float | None = None
+    data_source: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: RunError | None = None  # the strategy's exception: every member failed
+    wall_time: float | None = None
+    finished_at: str | None = None
+    peak_host_bytes: int | None = None
+    peak_device_bytes: int | None = None
+
+
+def start_group(specs: list[RunSpec], device: torch.device) -> GroupMeasurement:
+    """Seeds the process and resets the peak-memory counters, so that every group starts
+    alike; an empty measurement of the group's scenario."""
+    first, seeds = specs[0], [s.seed for s in specs]
     started_at = _now()
     scenario = make_scenario(first.scenario, dict(first.scenario_params))
-    strategy_cls = STRATEGIES.get(first.strategy)
-    S = len(seeds)
-
     seed_everything(seeds[0])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     host_peak_scope = "group" if _reset_host_peak() else "process"
     t_start = time.perf_counter()
     info = scenario.info(seeds[0])
-    data_source: dict[str, Any] = {}
-    T = info.n_tasks
-    if progress:
-        progress.group_started(specs, T)
+    S, T = len(seeds), info.n_tasks
+    return GroupMeasurement(
+        info=info, started_at=started_at, t_start=t_start, host_peak_scope=host_peak_scope,
+        accuracy=torch.full((S, T + 1, T), float("nan")), param_counts=[None] * (T + 1),
+        train_times=[None] * T, eval_times=[None] * (T + 1), diverged_after=[None] * S)
 
-    R = torch.full((S, T + 1, T), float("nan"))
-    counts: list[int | None] = [None] * (T + 1)
-    train_times: list[float | None] = [None] * T
-    eval_times: list[float | None] = [None] * (T + 1)
-    diverged_after = [None] * S
-    error = None
-    setup_time = None
+
+def measure_group(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
+                  progress: Progress | None = None) -> None:
+    """Sets the strategy up, then trains and evaluates it task by task, recording into ``m``.
+
+    Bad input (missing data) raises ClbenchError; an exception of the strategy is recorded in
+    ``m.error`` (the failure is a result, not a crash of the suite)."""
     try:
-        strategy, data = set_up_group(first, seeds, device, ctx.data)
-        data_source = data.data_source
-        _sync(device)
-        setup_time = time.perf_counter() - t_start
-        for t in range(T + 1):
-            if t > 0:
-                _sync(device)
-                t0 = time.perf_counter()
-                strategy.train(Experience(info.tasks[t - 1], data.train[t - 1]))
-                _sync(device)
-                train_times[t - 1] = time.perf_counter() - t0
-            model = strategy.model
-            if member_count(model) != S:
-                raise RuntimeError(f"the strategy's model has {member_count(model)} members, "
-                                   f"expected {S}")
-            finite = _finite_members(model, S)
-            for s in range(S):
-                if not finite[s] and diverged_after[s] is None:
-                    diverged_after[s] = t
-            t0 = time.perf_counter()
-            row = evaluate(strategy, info, data.test).cpu()
-            _sync(device)
-            eval_times[t] = time.perf_counter() - t0
-            for s in range(S):
-                if diverged_after[s] is None:
-                    R[s, t] = row[s]
-            counts[t] = parameter_count(model)
-            if progress and t > 0:
-                progress.task_done(specs, t - 1)
-            if all(d is not None for d in diverged_after):
-                break
+        _train_and_evaluate(specs, ctx, m, progress)
     except ClbenchError:
-        raise  # bad input (missing data): nothing was measured, nothing is stored
-    except Exception as exc:  # the strategy's failure is a result, not a crash of the suite
-        error = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(limit=20),
-        }
+        raise  # bad input: nothing was measured, nothing is stored
+    except Exception as exc:
+        m.error = RunError(type=type(exc).__name__, message=str(exc),
+                           traceback=traceback.format_exc(limit=20))
+    _sync(ctx.device)
+    m.wall_time = time.perf_counter() - m.t_start
+    m.finished_at = _now()
+    m.peak_host_bytes = _host_peak_bytes()
+    if ctx.device.type == "cuda":
+        m.peak_device_bytes = torch.cuda.max_memory_allocated(ctx.device)
+
+
+def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
+                        progress: Progress | None) -> None:
+    first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
+    info, S = m.info, len(specs)
+    strategy, data = set_up_group(first, seeds, device, ctx.data)
+    m.data_source = data.data_source
     _sync(device)
-    wall = time.perf_counter() - t_start
-    finished_at = _now()
-    identity = run_identity(device)
-    docs = []
+    m.setup_time = time.perf_counter() - m.t_start
+    for t in range(info.n_tasks + 1):
+        if t > 0:
+            _sync(device)
+            t0 = time.perf_counter()
+            strategy.train(Experience(info.tasks[t - 1], data.train[t - 1]))
+            _sync(device)
+            m.train_times[t - 1] = time.perf_counter() - t0
+        model = strategy.model
+        if member_count(model) != S:
+            raise RuntimeError(f"the strategy's model has {member_count(model)} members, "
+                               f"expected {S}")
+        finite = _finite_members(model, S)
+        for s in range(S):
+            if not finite[s] and m.diverged_after[s] is None:
+                m.diverged_after[s] = t
+        t0 = time.perf_counter()
+        row = evaluate(strategy, info, data.test).cpu()
+        _sync(device)
+        m.eval_times[t] = time.perf_counter() - t0
+        for s in range(S):
+            if m.diverged_after[s] is None:
+                m.accuracy[s, t] = row[s]
+        m.param_counts[t] = parameter_count(model)
+        if progress and t > 0:
+            progress.task_done(specs, t - 1)
+        if all(d is not None for d in m.diverged_after):
+            break
+
+
+def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
+                     identity: RunIdentity) -> list[RunResult]:
+    """One RunResult per member of the group."""
+    info, seeds = m.info, tuple(s.seed for s in specs)
+    scenario = ScenarioRecord(
+        name=info.name, version=specs[0].scenario_version, params=info.params,
+        setting=info.setting, input_shape=tuple(info.input_shape), n_outputs=info.n_outputs,
+        backbone=info.backbone, primary_metric=info.primary_metric,
+        tasks=tuple(TaskRecord(classes=tuple(t.classes), source_classes=tuple(t.source_classes))
+                    for t in info.tasks),
+        data=m.data_source)
+    times = RunTimes(setup_s=m.setup_time, train_s=tuple(m.train_times),
+                     eval_s=tuple(m.eval_times), wall_s=m.wall_time)
+    memory = PeakMemory(host_bytes=m.peak_host_bytes, host_scope=m.host_peak_scope,
+                        device_bytes=m.peak_device_bytes)
+    batched = bool(STRATEGIES.get(specs[0].strategy).batched)
+    results = []
     for s, spec in enumerate(specs):
-        status = "failed" if error else ("diverged" if diverged_after[s] is not None else "ok")
-        docs.append({
-            "schema_version": SCHEMA_VERSION,
-            "spec": spec.to_json(),
-            "spec_hash": spec.hash,
-            "status": status,
-            "error": error,
-            "diverged_after_task": diverged_after[s],
-            "identity": identity,
-            "scenario": {**info.to_json(), "data": data_source},
-            "hyperparameters": {
-                "strategy": dict(spec.strategy_params),
-                "scenario": dict(spec.scenario_params),
-            },
-            "accuracy_matrix": [
-                [None if v != v else float(v) for v in row] for row in R[s].tolist()
-            ],
-            "param_counts": counts,
-            "train_time_s": train_times,
-            "eval_time_s": eval_times,
-            "setup_time_s": setup_time,
-            "wall_time_s": wall,
-            "peak_host_memory_bytes": _host_peak_bytes(),
-            "peak_host_memory_scope": host_peak_scope,
-            "peak_device_memory_bytes": (
-                torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-            ),
-            "group": {"size": S, "member": s, "seeds": seeds,
-                      "batched": bool(strategy_cls.batched)},
-            "started_at": started_at,
-            "finished_at": finished_at,
-        })
+        diverged = m.diverged_after[s]
+        status = "failed" if m.error else ("diverged" if diverged is not None else "ok")
+        results.append(RunResult(
+            spec=spec, status=status, error=m.error, diverged_after_task=diverged,
+            identity=identity, scenario=scenario,
+            accuracy_matrix=tuple(tuple(None if v != v else float(v) for v in row)
+                                  for row in m.accuracy[s].tolist()),
+            param_counts=tuple(m.param_counts), times=times, memory=memory,
+            group=GroupRecord(size=len(specs), member=s, seeds=seeds, batched=batched),
+            started_at=m.started_at, finished_at=m.finished_at))
+    return results
+
+
+def execute_group(specs: list[RunSpec], ctx: RunContext,
+                  progress: Progress | None = None) -> list[RunResult]:
+    """Run one group; returns one RunResult per member (not yet stored).
+
+    Bad input (unknown names, missing data) raises ClbenchError before anything is measured; an
+    exception from the strategy is recorded as status ``failed`` for every member."""
+    measurement = start_group(specs, ctx.device)
     if progress:
-        progress.group_done(specs, docs)
-    return docs
+        progress.group_started(specs, measurement.info.n_tasks)
+    measure_group(specs, ctx, measurement, progress)
+    results = assemble_results(specs, measurement, run_identity(ctx.device))
+    if progress:
+        progress.group_done(specs, results)
+    return results

@@ -15,6 +15,7 @@ from clbench.reports.html_report import HtmlReporter
 from clbench.reports.json_report import JsonReporter
 from clbench.reports.markdown_report import MarkdownReporter
 from clbench.results import LoadedResults
+from clbench.schema import RunResult
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "make_results.py"
 _spec = importlib.util.spec_from_file_location("golden_make_results", GOLDEN)
@@ -23,7 +24,7 @@ _spec.loader.exec_module(make_results)
 
 
 def synthetic_runs(n_scenarios: int = 4, n_strategies: int = 50, n_seeds: int = 5,
-                   n_tasks: int = 10) -> list[dict]:
+                   n_tasks: int = 10) -> list[RunResult]:
     rng = random.Random(0)
     docs = []
     for s in range(n_scenarios):
@@ -37,7 +38,7 @@ def synthetic_runs(n_scenarios: int = 4, n_strategies: int = 50, n_seeds: int = 
                     R.append([round(min(1.0, max(0.0, skill * (0.5 if j < i - 1 else 1.0)
                                                  + rng.gauss(0, 0.05))), 4) if j < i
                               else round(rng.random() * 0.2, 4) for j in range(n_tasks)])
-                docs.append(make_results.doc(
+                docs.append(make_results.run_result(
                     f"scenario-{s}", setting, params, f"strategy-{k}", {"lr": 0.01}, seed,
                     "smoke", R, counts=[1000 + 10 * i * k for i in range(n_tasks + 1)],
                     group_seeds=range(n_seeds), wall=rng.uniform(5, 50)))

@@ -1,10 +1,13 @@
 """Aggregation of result documents into leaderboards: pure functions, no I/O.
 
 Runs are grouped into *cells*: one scenario (name, version, setting, parameters, budget, data
-subset flag) x one strategy (name and resolved hyperparameters). Over the seeds of a cell each
-metric gets a mean, a sample standard deviation, ``n`` and a 95% confidence interval from
-Student's t distribution (``t.ppf(0.975, n - 1) * sd / sqrt(n)``). Runs with different budgets or
-scenario versions land in different scenario tables and are never mixed.
+subset flag) x one strategy (name, version and resolved hyperparameters) x one backbone (name and
+version). Over the seeds of a cell each metric gets a mean, a sample standard deviation, ``n``
+and a 95% confidence interval from Student's t distribution (``t.ppf(0.975, n - 1) * sd /
+sqrt(n)``). Runs with different budgets or versions land in different cells and are never mixed.
+
+Only cells at the current version of every component are shown and ranked; the others are
+*stale* (:mod:`clbench.reports.staleness`): the leaderboard lists them in ``stale``.
 
 A cell is *complete* when every expected seed (the union of the seeds seen anywhere in its
 scenario table, and of the seed groups the runs were planned in) has an ``ok`` run with a final
@@ -26,47 +29,25 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from clbench.metrics import MATRIX_METRICS, as_matrix, parameter_growth
+from clbench.metrics import (
+    MATRIX_METRICS,
+    METRIC_BY_KEY,
+    METRICS,
+    MetricDef,
+    as_matrix,
+    run_metrics,
+)
+from clbench.reports.staleness import (
+    STALE_FIX,
+    components,
+    current_versions,
+    describe,
+    stale_components,
+)
+from clbench.schema import STATUSES, RunResult
 
 CONFIDENCE = 0.95
 
-
-@dataclass(frozen=True)
-class MetricDef:
-    key: str
-    label: str
-    higher_is_better: bool
-    kind: str  # "fraction", "count", "ratio", "seconds", "bytes"
-    definition: str
-
-
-METRICS: tuple[MetricDef, ...] = (
-    MetricDef("acc", "ACC", True, "fraction",
-              "average accuracy after the last task, 1/T sum_j R[T][j] (Lopez-Paz & Ranzato "
-              "2017)"),
-    MetricDef("bwt", "BWT", True, "fraction",
-              "backward transfer, 1/(T-1) sum_{j<T} (R[T][j] - R[j][j]); negative means "
-              "forgetting (Lopez-Paz & Ranzato 2017)"),
-    MetricDef("fwt", "FWT", True, "fraction",
-              "forward transfer, 1/(T-1) sum_{j>1} (R[j-1][j] - b[j]), b = untrained model "
-              "(Lopez-Paz & Ranzato 2017)"),
-    MetricDef("forgetting", "Forgetting", False, "fraction",
-              "1/(T-1) sum_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al. 2018)"),
-    MetricDef("learning_accuracy", "LA", True, "fraction",
-              "learning accuracy, 1/T sum_i R[i][i] (Riemer et al. 2019)"),
-    MetricDef("params", "Params", False, "count", "parameter count after the last task"),
-    MetricDef("param_growth", "Growth", False, "ratio",
-              "final / initial parameter count (1.0: no growth)"),
-    MetricDef("wall_time_s", "Wall time", False, "seconds",
-              "wall time of the run's seed group, in seconds (a batched group trains its "
-              "seeds together, so each member records the group's time)"),
-    MetricDef("peak_host_memory_bytes", "Peak host mem", False, "bytes",
-              "peak resident memory of the process during the run's group"),
-    MetricDef("peak_device_memory_bytes", "Peak device mem", False, "bytes",
-              "peak accelerator memory allocated during the run's group"),
-)
-METRIC_BY_KEY = {m.key: m for m in METRICS}
-ACCURACY_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
 
 FWT_NA_NOTE = ("FWT is n/a in class-incremental (single-head) settings: the untrained model "
                "cannot predict a task's classes before training on it, so the forward-transfer "
@@ -124,6 +105,10 @@ class Cell:
     mean_matrix: list[list[float | None]]  # mean accuracy matrix over ok seeds
     mean_param_counts: list[float | None]
     errors: list[str]
+    versions: dict[str, str]  # "scenario", "strategy", "backbone" -> the version run
+    backbone: str
+    match_key: str  # the key without versions: the same cell at another version (the gate)
+    n_runs: int
     rank: float | None = None
 
     @property
@@ -156,6 +141,31 @@ class ScenarioTable:
     metrics: list[str]  # metric keys with at least one value in this table (fwt always)
     best: dict[str, list[str]]  # metric key -> labels of the best complete cells
     notes: list[str]
+    match_key: str  # the key without the scenario's version
+
+
+@dataclass
+class StaleCell:
+    """A cell at a version other than the current one of some component: not ranked, not
+    shown in the tables, listed with the fix."""
+
+    table: ScenarioTable  # its own table, at the stored versions (ranks left empty)
+    cell: Cell
+    stored: list[str]  # "strategy ewc 1", one per component not at its current version
+    current: list[str]  # "strategy ewc 2", the same components as they are now
+
+    @property
+    def scenario(self) -> str:
+        return self.table.label
+
+    @property
+    def strategy(self) -> str:
+        return self.cell.label
+
+    def line(self) -> str:
+        """One line for a terminal."""
+        return (f"stale: {self.strategy} on {self.scenario}: {self.cell.n_runs} run(s) at "
+                f"{', '.join(self.stored)} (current: {', '.join(self.current)}); {STALE_FIX}")
 
 
 @dataclass
@@ -173,6 +183,7 @@ class Leaderboard:
     runs: list[RunRow]
     metadata: dict[str, Any]
     problems: list[str]
+    stale: list[StaleCell] = field(default_factory=list)
     metric_defs: list[MetricDef] = field(default_factory=lambda: list(METRICS))
 
     def to_json(self) -> dict[str, Any]:
@@ -192,6 +203,8 @@ class Leaderboard:
                     "fwt_applicable": t.fwt_applicable, "notes": t.notes,
                     "cells": [
                         {"strategy": c.strategy, "label": c.label, "params": c.params,
+                         "strategy_version": c.versions["strategy"], "backbone": c.backbone,
+                         "backbone_version": c.versions["backbone"],
                          "rank": c.rank, "complete": c.complete, "n_ok": c.n_ok,
                          "n_total": c.n_total, "seeds_ok": c.seeds_ok,
                          "seeds_total": c.seeds_total, "statuses": c.statuses,
@@ -204,6 +217,9 @@ class Leaderboard:
                 for t in self.scenarios
             ],
             "overall": [asdict(r) for r in self.overall],
+            "stale": [{"scenario": s.scenario, "strategy": s.strategy, "stored": s.stored,
+                       "current": s.current, "n_runs": s.cell.n_runs, "fix": STALE_FIX}
+                      for s in self.stale],
             "metadata": self.metadata,
             "metric_definitions": {m.key: m.definition for m in self.metric_defs},
         }
@@ -248,32 +264,38 @@ def summarize(values: Iterable[float | None]) -> Stat:
     return Stat(mean, sd, n, ci, vals)
 
 
-def scenario_key(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def scenario_key(run: RunResult) -> tuple[str, dict[str, Any]]:
     """Key and description of the scenario a run belongs to: name, version, setting,
     parameters, budget and the data subset flag."""
-    spec, sc = doc["spec"], doc["scenario"]
-    data = sc.get("data") if isinstance(sc.get("data"), dict) else {}
-    info = {
-        "name": str(spec.get("scenario", sc.get("name"))),
-        "version": str(spec.get("scenario_version", sc.get("version"))),
-        "setting": sc.get("setting"),
-        "params": spec.get("scenario_params") or sc.get("params") or {},
-        "budget": spec.get("budget"),
-        "subset": bool(data.get("subset", False)),
-    }
+    info = _scenario_info(run)
     return _canon(info), info
 
 
-def strategy_params(doc: dict[str, Any]) -> dict[str, Any]:
-    hp = doc.get("hyperparameters")
-    if isinstance(hp, dict) and isinstance(hp.get("strategy"), dict):
-        return hp["strategy"]
-    params = doc["spec"].get("strategy_params")
-    return params if isinstance(params, dict) else {}
+def _scenario_info(run: RunResult) -> dict[str, Any]:
+    return {
+        "name": run.spec.scenario,
+        "version": run.spec.scenario_version,
+        "setting": run.scenario.setting,
+        "params": dict(run.spec.scenario_params),
+        "budget": run.spec.budget,
+        "subset": run.scenario.data_subset,
+    }
 
 
-def strategy_key(doc: dict[str, Any]) -> str:
-    return _canon({"name": str(doc["spec"].get("strategy")), "params": strategy_params(doc)})
+def strategy_key(run: RunResult) -> str:
+    """Key of the run's cell in its scenario table: strategy name, version and parameters,
+    backbone name and version."""
+    return _canon({**_strategy_info(run), "version": run.spec.strategy_version,
+                   "backbone_version": run.spec.backbone_version})
+
+
+def _strategy_info(run: RunResult) -> dict[str, Any]:
+    return {"name": run.spec.strategy, "params": dict(run.spec.strategy_params),
+            "backbone": run.spec.backbone}
+
+
+def _without_version(info: dict[str, Any]) -> str:
+    return _canon({k: v for k, v in info.items() if k != "version"})
 
 
 def _fmt_param(value: Any) -> str:
@@ -294,43 +316,19 @@ def _scenario_label(info: dict[str, Any]) -> str:
     return label
 
 
-def _final_acc(doc: dict[str, Any]) -> float | None:
-    try:
-        return _num(MATRIX_METRICS["acc"](doc["accuracy_matrix"]))
-    except (ValueError, TypeError):
-        return None
+def _final_acc(run: RunResult) -> float | None:
+    return _num(MATRIX_METRICS["acc"](run.accuracy_matrix))
 
 
-def _run_ok(doc: dict[str, Any]) -> bool:
-    return doc.get("status") == "ok" and _final_acc(doc) is not None
+def _run_ok(run: RunResult) -> bool:
+    return run.status == "ok" and _final_acc(run) is not None
 
 
-def run_metrics(doc: dict[str, Any]) -> dict[str, float | None]:
-    """Every metric of one run (None where undefined or not measured)."""
-    out: dict[str, float | None] = {}
-    try:
-        R = as_matrix(doc["accuracy_matrix"])
-    except (ValueError, TypeError):
-        R = None
-    for key, fn in MATRIX_METRICS.items():
-        out[key] = None if R is None else _num(fn(R))
-    counts = doc.get("param_counts") or []
-    out["params"] = _num(counts[-1]) if counts else None
-    try:
-        out["param_growth"] = _num(parameter_growth(list(counts)))
-    except TypeError:
-        out["param_growth"] = None
-    for key in ("wall_time_s", "peak_host_memory_bytes", "peak_device_memory_bytes"):
-        out[key] = _num(doc.get(key))
-    return out
-
-
-def _error_text(doc: dict[str, Any]) -> str | None:
-    error = doc.get("error")
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {error.get('message')}"
-    if doc.get("status") == "diverged":
-        return f"diverged after task {doc.get('diverged_after_task')}"
+def _error_text(run: RunResult) -> str | None:
+    if run.error is not None:
+        return f"{run.error.type}: {run.error.message}"
+    if run.status == "diverged":
+        return f"diverged after task {run.diverged_after_task}"
     return None
 
 
@@ -383,6 +381,9 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
         names = sorted({p for params in all_params for p in params})
         differing = [p for p in names
                      if len({_canon(params.get(p)) for params in all_params}) > 1]
+        if not differing:  # versions tell them apart, and are listed beside the label
+            labels.update(dict.fromkeys(keys, name))
+            continue
         for key in keys:
             params = cells[key][1]
             shown = ",".join(f"{p}={_fmt_param(params.get(p))}" for p in differing)
@@ -394,63 +395,75 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
 # Aggregation
 
 
-def aggregate(docs: Sequence[dict[str, Any]], problems: Sequence[str] = (),
+def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
               generated_at: str | None = None,
               metadata: dict[str, Any] | None = None) -> Leaderboard:
-    """The leaderboard of a list of (valid) result documents.
+    """The leaderboard of a list of run results.
 
     ``generated_at`` and ``metadata`` override the report date and the entries of the
     metadata block (for reproducible output, e.g. golden tests)."""
-    tables: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
-    for doc in docs:
-        skey, info = scenario_key(doc)
-        tables.setdefault(skey, (info, {}))[1].setdefault(strategy_key(doc), []).append(doc)
-
-    scenario_tables: list[ScenarioTable] = []
+    current = current_versions(docs)
+    fresh = [d for d in docs if not stale_components(components(d), current)]
     runs: list[RunRow] = []
-    for skey, (info, cell_docs) in tables.items():
-        table = _build_table(skey, info, cell_docs, runs)
-        scenario_tables.append(table)
-    scenario_tables.sort(key=lambda t: t.label)
+    scenario_tables = _tables(fresh, runs)
     runs.sort(key=lambda r: (r.scenario, r.strategy, str(r.seed), r.spec_hash))
+    stale = []
+    stale_runs = [d for d in docs if stale_components(components(d), current)]
+    for table in _tables(stale_runs, [], ranked=False):
+        for c in table.cells:
+            parts = stale_components(cell_components(table, c), current)
+            stale.append(StaleCell(
+                table=table, cell=c,
+                stored=[describe(k, name, was) for k, (name, was, _) in parts.items()],
+                current=[describe(k, name, now) for k, (name, _, now) in parts.items()]))
     return Leaderboard(
         scenarios=scenario_tables,
         overall=overall_ranking(scenario_tables),
         runs=runs,
         metadata=_metadata(docs, generated_at, metadata),
         problems=list(problems),
+        stale=stale,
     )
 
 
-def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict[str, Any]]],
-                 runs: list[RunRow]) -> ScenarioTable:
+def _tables(docs: Sequence[RunResult], runs: list[RunRow], ranked: bool = True
+            ) -> list[ScenarioTable]:
+    """The scenario tables of ``docs``, sorted by label; their runs are added to ``runs``."""
+    tables: dict[str, tuple[dict[str, Any], dict[str, list[RunResult]]]] = {}
+    for doc in docs:
+        skey, info = scenario_key(doc)
+        tables.setdefault(skey, (info, {}))[1].setdefault(strategy_key(doc), []).append(doc)
+    out = [_build_table(skey, info, cell_docs, runs, ranked)
+           for skey, (info, cell_docs) in tables.items()]
+    return sorted(out, key=lambda t: t.label)
+
+
+def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunResult]],
+                 runs: list[RunRow], ranked: bool = True) -> ScenarioTable:
     first = next(iter(cell_docs.values()))[0]
-    sc = first["scenario"]
     setting = info["setting"]
     fwt_applicable = setting != "class"
-    primary = sc.get("primary_metric") if sc.get("primary_metric") in ACCURACY_METRICS \
-        else "acc"
-    n_tasks = len(first["accuracy_matrix"][0])
+    primary = first.scenario.primary_metric
+    n_tasks = first.n_tasks
     label = _scenario_label(info)
 
-    expected: set[Any] = set()
+    expected: set[int] = set()
     for group in cell_docs.values():
         for doc in group:
-            expected.add(doc["spec"].get("seed"))
-            grp = doc.get("group")
-            if isinstance(grp, dict) and isinstance(grp.get("seeds"), list):
-                expected.update(s for s in grp["seeds"] if isinstance(s, (int, str)))
+            expected.add(doc.spec.seed)
+            if doc.group is not None:
+                expected.update(doc.group.seeds)
     seeds_total = _seed_sort(expected)
 
-    names = {k: (str(g[0]["spec"].get("strategy")), strategy_params(g[0]))
+    names = {k: (g[0].spec.strategy, dict(g[0].spec.strategy_params))
              for k, g in cell_docs.items()}
     labels = _labels(names)
     cells: list[Cell] = []
     for ckey, group in cell_docs.items():
         # One document per seed; if a seed appears twice, an ok run wins.
-        by_seed: dict[Any, dict[str, Any]] = {}
-        for doc in sorted(group, key=lambda d: (_run_ok(d), str(d.get("finished_at")))):
-            by_seed[doc["spec"].get("seed")] = doc
+        by_seed: dict[int, RunResult] = {}
+        for doc in sorted(group, key=lambda d: (_run_ok(d), str(d.finished_at))):
+            by_seed[doc.spec.seed] = doc
         ok_docs = [d for _, d in sorted(by_seed.items(), key=lambda kv: str(kv[0]))
                    if _run_ok(d)]
         per_run = [run_metrics(d) for d in ok_docs]
@@ -462,31 +475,34 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict
                 metrics[m.key] = summarize(r[m.key] for r in per_run)
         statuses: dict[str, int] = {}
         for doc in by_seed.values():
-            statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+            statuses[doc.status] = statuses.get(doc.status, 0) + 1
         missing = len([s for s in seeds_total if s not in by_seed])
         if missing:
             statuses["missing"] = missing
-        mean_matrix = _mean_matrix([d["accuracy_matrix"] for d in ok_docs], n_tasks)
-        mean_counts = _mean_rows([d["param_counts"] for d in ok_docs
-                                  if len(d["param_counts"]) == n_tasks + 1]) if ok_docs else []
+        mean_matrix = _mean_matrix([d.accuracy_matrix for d in ok_docs], n_tasks)
+        mean_counts = _mean_rows([d.param_counts for d in ok_docs]) if ok_docs else []
         errors = []
         for seed, doc in sorted(by_seed.items(), key=lambda kv: str(kv[0])):
             text = _error_text(doc)
             if text and not _run_ok(doc):
                 errors.append(f"seed {seed}: {text}")
             runs.append(RunRow(
-                spec_hash=str(doc["spec_hash"]), scenario=label, strategy=labels[ckey],
-                seed=seed, status=doc["status"], acc=_final_acc(doc), error=_error_text(doc),
-                diverged_after_task=doc.get("diverged_after_task"),
-                finished_at=doc.get("finished_at")))
+                spec_hash=doc.spec_hash, scenario=label, strategy=labels[ckey],
+                seed=seed, status=doc.status, acc=_final_acc(doc), error=_error_text(doc),
+                diverged_after_task=doc.diverged_after_task, finished_at=doc.finished_at))
+        example = group[0]
         cells.append(Cell(
             strategy=names[ckey][0], label=labels[ckey], params=names[ckey][1], key=ckey,
-            seeds_ok=_seed_sort(d["spec"].get("seed") for d in ok_docs),
+            seeds_ok=_seed_sort(d.spec.seed for d in ok_docs),
             seeds_total=seeds_total, statuses=dict(sorted(statuses.items())),
             metrics=metrics, mean_matrix=mean_matrix, mean_param_counts=mean_counts,
-            errors=errors))
+            errors=errors,
+            versions={k: v for k, (_, v) in components(example).items()},
+            backbone=example.spec.backbone,
+            match_key=_canon(_strategy_info(example)), n_runs=len(group)))
 
-    rank_cells(cells, primary)
+    if ranked:
+        rank_cells(cells, primary)
     cells.sort(key=lambda c: (c.rank is None, c.rank if c.rank is not None else 0,
                               c.label))
     shown = [m.key for m in METRICS
@@ -512,7 +528,14 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[dict
         key=skey, label=label, name=info["name"], version=info["version"], setting=setting,
         params=dict(info["params"]), budget=info["budget"], subset=info["subset"],
         n_tasks=n_tasks, primary_metric=primary, fwt_applicable=fwt_applicable, cells=cells,
-        metrics=shown, best=best, notes=notes)
+        metrics=shown, best=best, notes=notes, match_key=_without_version(info))
+
+
+def cell_components(table: ScenarioTable, cell: Cell) -> dict[str, tuple[str, str]]:
+    """kind -> (name, version) of the cell's scenario, strategy and backbone."""
+    return {"scenario": (table.name, cell.versions["scenario"]),
+            "strategy": (cell.strategy, cell.versions["strategy"]),
+            "backbone": (cell.backbone, cell.versions["backbone"])}
 
 
 def rank_cells(cells: Sequence[Cell], metric: str = "acc") -> None:
@@ -545,37 +568,31 @@ def overall_ranking(tables: Sequence[ScenarioTable]) -> list[OverallRow]:
     return rows
 
 
-def _metadata(docs: Sequence[dict[str, Any]], generated_at: str | None,
+def _metadata(docs: Sequence[RunResult], generated_at: str | None,
               override: dict[str, Any] | None) -> dict[str, Any]:
     from clbench.identity import clbench_version
 
     def distinct(values: Iterable[Any]) -> list[str]:
         return sorted({str(v) for v in values if v not in (None, "")})
 
-    idents = [d["identity"] for d in docs]
-    shas = []
-    for ident in idents:
-        git = ident.get("git") if isinstance(ident.get("git"), dict) else {}
-        if git.get("sha"):
-            shas.append(str(git["sha"])[:12] + (" (dirty)" if git.get("dirty") else ""))
-    started = distinct(d.get("started_at") for d in docs)
-    finished = distinct(d.get("finished_at") for d in docs)
+    idents = [d.identity for d in docs]
+    shas = [i.git.sha[:12] + (" (dirty)" if i.git.dirty else "") for i in idents if i.git.sha]
+    started = distinct(d.started_at for d in docs)
+    finished = distinct(d.finished_at for d in docs)
     meta = {
         "generated_at": generated_at
         or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "report_clbench_version": clbench_version(),
         "n_runs": len(docs),
-        "run_statuses": {s: sum(1 for d in docs if d["status"] == s)
-                         for s in ("ok", "diverged", "failed")},
-        "clbench_versions": distinct(i.get("clbench_version") for i in idents),
+        "run_statuses": {s: sum(1 for d in docs if d.status == s) for s in STATUSES},
+        "clbench_versions": distinct(i.clbench_version for i in idents),
         "git_shas": sorted(set(shas)),
-        "hardware": distinct(
-            f"{i.get('device')}: {i.get('device_name')}" if i.get("device") else None
-            for i in idents),
-        "cpus": distinct(i.get("cpu") for i in idents),
-        "python": distinct(i.get("python") for i in idents),
-        "torch": distinct(i.get("torch") for i in idents),
-        "cuda": distinct(i.get("cuda") for i in idents),
+        "hardware": distinct(f"{i.device}: {i.device_name}" if i.device else None
+                             for i in idents),
+        "cpus": distinct(i.cpu for i in idents),
+        "python": distinct(i.python for i in idents),
+        "torch": distinct(i.torch for i in idents),
+        "cuda": distinct(i.cuda for i in idents),
         "runs_started": started[0] if started else None,
         "runs_finished": finished[-1] if finished else None,
     }

@@ -3,6 +3,11 @@
 Both compare cells (scenario x strategy, see :mod:`clbench.reports.aggregate`) seed by seed with
 Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``, two-sided), which does not assume
 equal variances on both sides.
+
+``compare`` reads the cells at the current versions only (stale cells are never compared).
+``gate`` compares two stores, whose current versions may differ (last night's baseline ran the
+previous version of a strategy): it matches cells by everything but the versions, takes on each
+side the current cell or else the newest stale one, and says when the versions differ.
 """
 
 from __future__ import annotations
@@ -16,16 +21,11 @@ from typing import Any
 from scipy import stats
 
 from clbench.errors import ConfigError
-from clbench.reports.aggregate import (
-    ACCURACY_METRICS,
-    METRIC_BY_KEY,
-    Cell,
-    Leaderboard,
-    find_cells,
-)
+from clbench.metrics import MATRIX_METRICS, METRIC_BY_KEY, matrix_metric
+from clbench.reports.aggregate import Cell, Leaderboard, cell_components, find_cells
 from clbench.reports.formatting import environment, markdown_environment
 
-COMPARE_METRICS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy")
+COMPARE_METRICS = tuple(MATRIX_METRICS)  # the metrics of the accuracy matrix, in table order
 WELCH = ("Welch's t-test over seeds (scipy.stats.ttest_ind with equal_var=False, two-sided): "
          "it does not assume equal variances")
 
@@ -91,6 +91,10 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = ()) -> C
     """Per scenario, the candidate's deltas against each baseline (every other strategy of the
     scenario when ``baselines`` is empty)."""
     found = find_cells(lb, candidate)
+    if not found and any(candidate in (s.cell.label, s.cell.strategy) for s in lb.stale):
+        raise ConfigError(f"the results of candidate {candidate!r} are all stale (run at other "
+                          "versions than the current ones) and are not compared",
+                          hint="rerun them with `clbench run`")
     if not found:
         known = sorted({c.label for t in lb.scenarios for c in t.cells})
         raise ConfigError(f"no runs of candidate {candidate!r} in the results",
@@ -182,6 +186,7 @@ class GateRow:
     n_current: int
     verdict: str  # regression, improvement, within threshold, not significant, missing, new
     note: str = ""
+    versions: str = ""  # the component versions of both sides, where they differ
 
 
 @dataclass
@@ -200,8 +205,30 @@ class GateResult:
         return 1 if self.regressions else 0
 
 
-def _cells_by_key(lb: Leaderboard) -> dict[tuple[str, str], tuple[str, Cell]]:
-    return {(t.key, c.key): (t.label, c) for t in lb.scenarios for c in t.cells}
+def _version_order(v: str) -> int:
+    return int(v) if v.isdigit() else -1
+
+
+def _cells_by_match_key(lb: Leaderboard
+                        ) -> dict[tuple[str, str], tuple[str, Cell, dict[str, tuple[str, str]]]]:
+    """(scenario, cell) keys without versions -> (scenario label, cell, its components): the
+    cell at the current versions, else the newest stale one (numerically by version)."""
+    out = {(t.match_key, c.match_key): (t.label, c, cell_components(t, c))
+           for t in lb.scenarios for c in t.cells}
+    stale = sorted(lb.stale, key=lambda s: [_version_order(s.cell.versions[k])
+                                            for k in ("scenario", "strategy", "backbone")])
+    fresh = set(out)
+    for s in stale:  # ascending: the newest is written last
+        key = (s.table.match_key, s.cell.match_key)
+        if key not in fresh:
+            out[key] = (s.table.label, s.cell, cell_components(s.table, s.cell))
+    return out
+
+
+def _version_change(old: dict[str, tuple[str, str]], new: dict[str, tuple[str, str]]) -> str:
+    changed = [f"{kind} {name} {old[kind][1]} → {version}"
+               for kind, (name, version) in new.items() if old[kind][1] != version]
+    return ("versions differ (baseline → current): " + ", ".join(changed)) if changed else ""
 
 
 def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
@@ -210,19 +237,20 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
     significant (Welch p < ``alpha``); with fewer than 2 seeds on either side a change beyond
     the threshold counts on its own. A cell whose runs all failed now, but had values before,
     regresses too."""
-    if metric not in ACCURACY_METRICS:
-        raise ConfigError(f"cannot gate on metric {metric!r}",
-                          hint=f"use one of {', '.join(ACCURACY_METRICS)}")
+    try:
+        matrix_metric(metric)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot gate on metric {metric!r}", hint=exc.hint) from None
     if not (isinstance(max_drop, (int, float)) and max_drop >= 0 and math.isfinite(max_drop)):
         raise ConfigError(f"--max-drop must be a non-negative number, got {max_drop!r}")
     if not (0 < alpha < 1):
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha!r}")
     higher = METRIC_BY_KEY[metric].higher_is_better
-    old, new = _cells_by_key(baseline), _cells_by_key(current)
+    old, new = _cells_by_match_key(baseline), _cells_by_match_key(current)
     rows: list[GateRow] = []
     for key in sorted(set(old) | set(new), key=lambda k: (
-            (old.get(k) or new.get(k))[0], (old.get(k) or new.get(k))[1].label)):
-        scenario, cell = old.get(key) or new[key]
+            (new.get(k) or old.get(k))[0], (new.get(k) or old.get(k))[1].label)):
+        scenario, cell, _ = new.get(key) or old[key]
         if key not in new:
             rows.append(GateRow(scenario, cell.label, _mean(_values(cell, metric)), None, None,
                                 None, len(_values(cell, metric)), 0, "missing",
@@ -235,13 +263,14 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
             continue
         a, b = _values(old[key][1], metric), _values(new[key][1], metric)
         ma, mb = _mean(a), _mean(b)
+        versions = _version_change(old[key][2], new[key][2])
         if ma is None:
             rows.append(GateRow(scenario, cell.label, None, mb, None, None, 0, len(b),
-                                "new", f"no {metric} in the baseline"))
+                                "new", f"no {metric} in the baseline", versions))
             continue
         if mb is None:
             rows.append(GateRow(scenario, cell.label, ma, None, None, None, len(a), 0,
-                                "regression", "no ok run in the current results"))
+                                "regression", "no ok run in the current results", versions))
             continue
         change = (mb - ma) if higher else (ma - mb)
         p = welch(a, b)
@@ -263,7 +292,7 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
             note = (note + "; " if note else "") + \
                 f"current cell incomplete ({new[key][1].n_ok}/{new[key][1].n_total} seeds)"
         rows.append(GateRow(scenario, cell.label, ma, mb, change, p, len(a), len(b), verdict,
-                            note))
+                            note, versions))
     return GateResult(metric, float(max_drop), float(alpha), rows)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from clbench.reports.aggregate import METRIC_BY_KEY, Stat
+from clbench.metrics import METRIC_BY_KEY
+from clbench.reports.aggregate import Stat
 
 NA = "n/a"
 EMPTY = "—"

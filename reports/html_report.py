@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports import charts
 from clbench.reports.aggregate import (
     FWT_NA_NOTE,
-    METRIC_BY_KEY,
     Cell,
     Leaderboard,
     ScenarioTable,
-    leaderboard_for,
 )
+from clbench.reports.base import Reporter
 from clbench.reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
 from clbench.reports.markdown_report import meta_rows, metric_definitions
 from clbench.results import LoadedResults
@@ -105,13 +105,8 @@ def render_html(lb: Leaderboard) -> str:
 
 
 @REPORTERS.register("html")
-class HtmlReporter:
+class HtmlReporter(Reporter):
     description = "self-contained HTML leaderboard with sortable tables and inline SVG charts"
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        return render_html(leaderboard_for(loaded, self.generated_at, self.metadata))
+        return render_html(self.leaderboard(loaded))

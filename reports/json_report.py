@@ -7,48 +7,45 @@ import json
 from typing import Any
 
 from clbench.identity import clbench_version
-from clbench.metrics import all_metrics
+from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import leaderboard_for
-from clbench.results import SCHEMA_VERSION, LoadedResults
+from clbench.reports.base import Reporter
+from clbench.results import LoadedResults
+from clbench.schema import SCHEMA_VERSION, RunResult
 
 
-def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
+def run_summary(run: RunResult) -> dict[str, Any]:
     """One run as reported: raw observations plus metrics computed now, never stored."""
-    error = doc.get("error")
+    sc = run.scenario
     return {
-        "spec_hash": doc["spec_hash"],
-        "spec": doc["spec"],
-        "status": doc["status"],
-        "error": None if not error else f"{error.get('type')}: {error.get('message')}",
-        "scenario": {k: doc["scenario"].get(k)
-                     for k in ("name", "version", "setting", "n_tasks", "backbone", "data")},
-        "hyperparameters": doc.get("hyperparameters"),
-        "accuracy_matrix": doc["accuracy_matrix"],
-        "param_counts": doc["param_counts"],
-        "metrics": all_metrics(doc["accuracy_matrix"], doc["param_counts"]),
-        "wall_time_s": doc.get("wall_time_s"),
-        "train_time_s": doc.get("train_time_s"),
-        "peak_host_memory_bytes": doc.get("peak_host_memory_bytes"),
-        "peak_device_memory_bytes": doc.get("peak_device_memory_bytes"),
-        "group": doc.get("group"),
-        "identity": doc["identity"],
-        "finished_at": doc.get("finished_at"),
+        "spec_hash": run.spec_hash,
+        "spec": run.spec.to_json(),
+        "status": run.status,
+        "error": None if run.error is None else f"{run.error.type}: {run.error.message}",
+        "scenario": {"name": sc.name, "version": sc.version, "setting": sc.setting,
+                     "n_tasks": sc.n_tasks, "backbone": sc.backbone, "data": sc.data},
+        "hyperparameters": run.hyperparameters,
+        "accuracy_matrix": [list(row) for row in run.accuracy_matrix],
+        "param_counts": list(run.param_counts),
+        "metrics": run_metrics(run),
+        "wall_time_s": run.times.wall_s,
+        "train_time_s": list(run.times.train_s),
+        "peak_host_memory_bytes": run.memory.host_bytes,
+        "peak_device_memory_bytes": run.memory.device_bytes,
+        "group": None if run.group is None else run.group.to_json(),
+        "identity": run.identity.to_json(),
+        "finished_at": run.finished_at,
+        "migrated_from": run.migrated_from,
     }
 
 
 @REPORTERS.register("json")
-class JsonReporter:
+class JsonReporter(Reporter):
     description = ("every run with its spec, accuracy matrix and computed metrics, and the "
                    "aggregated leaderboards")
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        leaderboard = leaderboard_for(loaded, self.generated_at, self.metadata)
+        leaderboard = self.leaderboard(loaded)
         return json.dumps(
             {
                 "schema_version": SCHEMA_VERSION,

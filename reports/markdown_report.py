@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports.aggregate import (
     FWT_NA_NOTE,
-    METRIC_BY_KEY,
     Leaderboard,
     ScenarioTable,
-    leaderboard_for,
 )
+from clbench.reports.base import Reporter
 from clbench.reports.formatting import (
     fmt_params,
     fmt_rank,
@@ -90,19 +90,14 @@ def render_markdown(lb: Leaderboard) -> str:
     return markdown_environment().get_template("leaderboard.md").render(
         meta=lb.metadata, statuses=statuses, overall=lb.overall,
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
-        problems=lb.problems, definitions=metric_definitions(lb),
+        problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
         any_fwt_na=any(not t.fwt_applicable for t in lb.scenarios), fwt_note=FWT_NA_NOTE,
     )
 
 
 @REPORTERS.register("markdown")
-class MarkdownReporter:
+class MarkdownReporter(Reporter):
     description = "GitHub-flavoured Markdown leaderboard, one table per scenario"
 
-    def __init__(self, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.generated_at = generated_at
-        self.metadata = metadata
-
     def render(self, loaded: LoadedResults) -> str:
-        return render_markdown(leaderboard_for(loaded, self.generated_at, self.metadata))
+        return render_markdown(self.leaderboard(loaded))

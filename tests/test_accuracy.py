@@ -30,6 +30,7 @@ from clbench import api
 from clbench.errors import ConfigError
 from clbench.reference import ReferenceTarget, load_targets
 from clbench.results import ResultsStore
+from clbench.schema import RunResult
 from clbench.spec import parse_seeds
 
 TARGETS = load_targets()
@@ -72,11 +73,11 @@ def summary(accuracy_results):
                     + "\n".join(merged[t.id] for t in TARGETS if t.id in merged) + "\n")
 
 
-def _device_name(doc) -> str:
-    ident = doc.get("identity", {})
-    if ident.get("device") == "cpu":
-        return f"{ident.get('device_name')} CPU, {ident.get('torch_threads')} thread(s)"
-    return str(ident.get("device_name"))
+def _device_name(run: RunResult) -> str:
+    ident = run.identity
+    if ident.device == "cpu":
+        return f"{ident.device_name} CPU, {ident.torch_threads} thread(s)"
+    return str(ident.device_name)
 
 
 @pytest.mark.accuracy
@@ -88,8 +89,8 @@ def test_reaches_published_figure(row: ReferenceTarget, accuracy_results, summar
     assert not run.not_run, run.not_run
     store = ResultsStore(accuracy_results)
     docs = [store.read(store.path(s.hash)) for s in specs]
-    assert all(d["status"] == "ok" for d in docs), [d.get("error") for d in docs]
-    values = [row.value(d["accuracy_matrix"]) for d in docs]
+    assert all(d.status == "ok" for d in docs), [d.error for d in docs]
+    values = [row.value(d.accuracy_matrix) for d in docs]
     mean = statistics.fmean(values)
     sd = statistics.stdev(values) if len(values) > 1 else math.nan
     ok = row.reached(mean)

@@ -55,23 +55,24 @@ def smoke_runs(tmp_path_factory):
                           budget="smoke")[0]
     api.run(specs, results=root, device="cpu")
     docs = api.ResultsStore(root).load().runs
-    return {d["spec"]["strategy"]: d for d in docs}
+    return {d.spec.strategy: d for d in docs}
 
 
 @pytest.mark.parametrize("name", AB.ALL)
 def test_contract_every_baseline_runs_at_smoke_budget(smoke_runs, name):
     doc = smoke_runs[name]
-    assert doc["status"] == "ok", doc["error"]
-    R = doc["accuracy_matrix"]
+    assert doc.status == "ok", doc.error
+    R = doc.accuracy_matrix
     T = len(R[0])
     assert len(R) == T + 1 and all(v is not None and 0.0 <= v <= 1.0 for row in R for v in row)
-    assert all(isinstance(c, int) and c > 0 for c in doc["param_counts"])
+    counts = list(doc.param_counts)
+    assert all(isinstance(c, int) and c > 0 for c in counts)
     if name == "avalanche.pnn":  # one new column per task
-        assert doc["param_counts"] == sorted(doc["param_counts"])
-        assert doc["param_counts"][-1] > doc["param_counts"][1]
+        assert counts == sorted(counts)
+        assert counts[-1] > counts[1]
     # wall time measured by the harness, as for native runs
-    assert all(t is not None and t > 0 for t in doc["train_time_s"])
-    assert doc["wall_time_s"] > 0 and doc["group"]["batched"] is False
+    assert all(t is not None and t > 0 for t in doc.times.train_s)
+    assert doc.times.wall_s > 0 and doc.group.batched is False
 
 
 def test_avalanche_evaluation_and_logging_are_off():
@@ -83,7 +84,8 @@ def test_avalanche_evaluation_and_logging_are_off():
 
 
 def test_module_import_does_not_import_avalanche():
-    code = ("import sys, clbench.strategies.avalanche_baselines; from clbench.registry import STRATEGIES;"
+    code = ("import sys, clbench.strategies.avalanche_baselines; "
+            "from clbench.registry import STRATEGIES; "
             "STRATEGIES.get('avalanche.naive'); assert 'avalanche' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -210,8 +212,8 @@ def _default_runs(tmp_path, scenario, strategy, seeds="0,1,2"):
                         budget="default")
     api.run(specs, results=tmp_path, device="cpu")
     docs = api.ResultsStore(tmp_path).load().runs
-    assert all(d["status"] == "ok" for d in docs)
-    return [metrics.acc(d["accuracy_matrix"]) for d in docs]
+    assert all(d.status == "ok" for d in docs)
+    return [metrics.acc(d.accuracy_matrix) for d in docs]
 
 
 @pytest.mark.accuracy

@@ -67,23 +67,23 @@ def test_strategy_contract(strategy, scenario, needs, data_dir, tmp_path):
     expected_params = parameter_count(
         ModelFactory(info.backbone, info.input_shape, info.n_outputs, "cpu")([0]))
     for doc in loaded.runs:
-        assert doc["status"] == "ok", doc["error"]
-        R = doc["accuracy_matrix"]
+        assert doc.status == "ok", doc.error
+        R = doc.accuracy_matrix
         assert len(R) == T + 1 and all(len(row) == T for row in R)
         assert all(v is not None and 0.0 <= v <= 1.0 for row in R for v in row)
-        counts = doc["param_counts"]
+        counts = list(doc.param_counts)
         assert len(counts) == T + 1 and all(isinstance(c, int) and c > 0 for c in counts)
         assert counts == sorted(counts)  # models may grow, never shrink
         if strategy in REFERENCE:
             assert counts == [expected_params] * (T + 1)
-        assert len(doc["train_time_s"]) == T and all(t > 0 for t in doc["train_time_s"])
-        assert len(doc["eval_time_s"]) == T + 1
-        assert doc["group"]["size"] == (2 if STRATEGIES.get(strategy).batched else 1)
-        assert doc["scenario"]["setting"] == info.setting
-        assert doc["scenario"]["data"]["n_train"] > 0
-        assert doc["identity"]["torch"] and doc["identity"]["device"] == "cpu"
-        assert doc["peak_host_memory_bytes"] > 0
-        assert not math.isnan(doc["wall_time_s"])
+        assert len(doc.times.train_s) == T and all(t > 0 for t in doc.times.train_s)
+        assert len(doc.times.eval_s) == T + 1
+        assert doc.group.size == (2 if STRATEGIES.get(strategy).batched else 1)
+        assert doc.scenario.setting == info.setting
+        assert doc.scenario.data["n_train"] > 0
+        assert doc.identity.torch and doc.identity.device == "cpu"
+        assert doc.memory.host_bytes > 0
+        assert not math.isnan(doc.times.wall_s)
     # Members of a group are distinct runs, not copies.
-    a, b = sorted(loaded.runs, key=lambda d: d["spec"]["seed"])
-    assert (a["spec"]["seed"], b["spec"]["seed"]) == (0, 1)
+    a, b = sorted(loaded.runs, key=lambda d: d.spec.seed)
+    assert (a.spec.seed, b.spec.seed) == (0, 1)

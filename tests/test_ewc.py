@@ -255,9 +255,9 @@ def _run(root, strategy, seeds="0,1"):
                         seeds=seeds, budget="default")
     summary = api.run(specs, results=root, device="cpu")
     assert summary.failed == 0 and summary.diverged == 0
-    docs = {d["spec"]["seed"]: d for d in api.ResultsStore(root).load().runs
-            if d["spec_hash"] in {s.hash for s in specs}}
-    return [docs[s]["accuracy_matrix"] for s in sorted(docs)]
+    docs = {d.spec.seed: d for d in api.ResultsStore(root).load().runs
+            if d.spec_hash in {s.hash for s in specs}}
+    return [docs[s].accuracy_matrix for s in sorted(docs)]
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,6 @@ def test_generative_replay_beats_naive_in_class_incremental_split_digits(tmp_pat
                             seeds="0,1", budget="default")
         assert api.run(specs, results=tmp_path / name, device="cpu").failed == 0
         runs = api.ResultsStore(tmp_path / name).load().runs
-        accs[name.split(":")[0]] = [metrics.acc(d["accuracy_matrix"]) for d in runs]
+        accs[name.split(":")[0]] = [metrics.acc(d.accuracy_matrix) for d in runs]
     for naive, gr in zip(accs["naive"], accs[NAME]):
         assert gr > naive + 0.3, accs

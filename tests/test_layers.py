@@ -139,3 +139,22 @@ def test_the_tree_is_lint_clean():
                           "reports", "tests", "benchmarks", "docs"], cwd=REPO,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_reading_and_reporting_results_never_imports_torch():
+    code = f"""
+import sys
+from clbench.registry import REPORTERS
+from clbench.reports.aggregate import aggregate
+from clbench.reports.compare import gate, render_gate_markdown
+from clbench.results import ResultsStore
+loaded = ResultsStore({str(REPO / "tests" / "golden" / "results")!r}).load()
+assert len(loaded.runs) == 18, loaded.problems
+for name in ("json", "markdown", "html", "csv"):
+    assert REPORTERS.get(name)(generated_at="2026-01-01").render(loaded)
+lb = aggregate(loaded.runs)
+render_gate_markdown(gate(lb, lb))
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -86,3 +86,53 @@ def test_accepts_numpy_with_nan():
     m[0, 0] = NAN
     assert metrics.acc(m) == pytest.approx(metrics.acc(R))
     assert math.isnan(metrics.fwt([[NAN, 0.2], [0.9, 0.3], [0.8, 0.9]])) is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The table of metric definitions and the one path that computes them
+
+
+def test_metric_table_defines_every_metric_once():
+    keys = [m.key for m in metrics.METRICS]
+    assert len(keys) == len(set(keys)) and metrics.METRIC_BY_KEY.keys() == set(keys)
+    assert list(metrics.MATRIX_METRICS) == ["acc", "bwt", "fwt", "forgetting",
+                                            "learning_accuracy"]
+    for m in metrics.METRICS:
+        assert m.label and m.definition and m.kind in ("fraction", "count", "ratio", "seconds",
+                                                       "bytes")
+    assert not metrics.METRIC_BY_KEY["forgetting"].higher_is_better
+    assert metrics.METRIC_BY_KEY["bwt"].higher_is_better
+    assert "Chaudhry et al. 2018" in metrics.METRIC_BY_KEY["forgetting"].definition
+    with pytest.raises(metrics.ConfigError, match="unknown metric 'speed'") as exc:
+        metrics.matrix_metric("speed")
+    assert "acc, bwt, fwt, forgetting, learning_accuracy" in exc.value.hint
+
+
+def test_run_metrics_computes_every_table_entry_from_one_run():
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(accuracy_matrix=R, param_counts=(100, 100, 150, 200),
+                          times=SimpleNamespace(wall_s=12.5),
+                          memory=SimpleNamespace(host_bytes=2048, device_bytes=None))
+    out = metrics.run_metrics(run)
+    assert list(out) == [m.key for m in metrics.METRICS]
+    assert out["acc"] == pytest.approx(metrics.acc(R))
+    assert out["forgetting"] == pytest.approx(metrics.forgetting(R))
+    assert (out["params"], out["param_growth"]) == (200.0, 2.0)
+    assert (out["wall_time_s"], out["peak_host_memory_bytes"]) == (12.5, 2048.0)
+    assert out["peak_device_memory_bytes"] is None
+    one_task = SimpleNamespace(accuracy_matrix=[[0.1], [0.9]], param_counts=(1, 1),
+                               times=SimpleNamespace(wall_s=None),
+                               memory=SimpleNamespace(host_bytes=None, device_bytes=None))
+    assert metrics.run_metrics(one_task)["bwt"] is None  # NaN (undefined for T = 1) -> None
+
+
+def test_cli_and_reports_take_metric_names_from_the_table():
+    from clbench import cli
+    from clbench.reports import compare
+
+    parser = cli.build_parser()
+    gate = next(a for a in parser._subparsers._group_actions[0].choices["gate"]._actions
+                if a.dest == "metric")
+    assert gate.help.startswith(", ".join(metrics.MATRIX_METRICS))
+    assert compare.COMPARE_METRICS == tuple(metrics.MATRIX_METRICS)

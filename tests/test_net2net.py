@@ -145,12 +145,12 @@ def test_full_run_records_growth(tmp_path):
     assert api.run(specs, results=tmp_path, device="cpu").failed == 0
     docs = api.ResultsStore(tmp_path).load().runs
     for doc in docs:
-        T = len(doc["accuracy_matrix"][0])
+        T = doc.n_tasks
         # before training and after task 1: the 2 x 400 backbone; after task t: t - 1 growths
         expected = [_mlp_params(64, [400, 400], 10)] + [
             _mlp_params(64, [400 + 50 * (t - 1)] * (2 + t - 1), 10) for t in range(1, T + 1)
         ]
-        assert doc["param_counts"] == expected
+        assert list(doc.param_counts) == expected
 
 
 def test_batched_members_match_unbatched_runs():

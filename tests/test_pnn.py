@@ -82,14 +82,14 @@ def test_full_run_has_no_forgetting_and_counts_columns(tmp_path):
     docs = api.ResultsStore(tmp_path).load().runs
     assert len(docs) == 2
     for doc in docs:
-        R = doc["accuracy_matrix"]
+        R = doc.accuracy_matrix
         T = len(R[0])
         for j in range(1, T + 1):
             for i in range(j, T + 1):
                 assert R[i][j - 1] == R[j][j - 1], (i, j)  # exactly: frozen columns
         assert metrics.bwt(R) == 0.0
         assert metrics.learning_accuracy(R) > 0.7  # and each column learns its task
-        assert doc["param_counts"] == _expected_counts(T)
+        assert list(doc.param_counts) == _expected_counts(T)
 
 
 def test_batched_members_match_unbatched_runs():

@@ -131,9 +131,9 @@ def test_replay_beats_naive_in_class_incremental_split_digits(tmp_path):
                             seeds="0,1", budget="default")
         assert api.run(specs, results=tmp_path / name, device="cpu").failed == 0
         runs = api.ResultsStore(tmp_path / name).load().runs
-        accs[name] = {d["spec"]["seed"]: metrics.acc(d["accuracy_matrix"]) for d in runs}
+        accs[name] = {d.spec.seed: metrics.acc(d.accuracy_matrix) for d in runs}
         if name == "replay":
-            assert all(metrics.bwt(d["accuracy_matrix"]) > -0.35 for d in runs)
+            assert all(metrics.bwt(d.accuracy_matrix) > -0.35 for d in runs)
     for seed in (0, 1):
         assert accs["replay"][seed] > accs["naive"][seed] + 0.4, accs
 
@@ -150,6 +150,6 @@ def test_replay_beats_naive_in_class_incremental_split_mnist(tmp_path, data_dir)
         out = tmp_path / name.split(":")[0]
         assert api.run(specs, results=out, device="cpu", data_dir=data_dir).failed == 0
         runs = api.ResultsStore(out).load().runs
-        accs[name.split(":")[0]] = [metrics.acc(d["accuracy_matrix"]) for d in runs]
+        accs[name.split(":")[0]] = [metrics.acc(d.accuracy_matrix) for d in runs]
     for naive, replay in zip(accs["naive"], accs["replay"]):
         assert replay > naive + 0.35, accs

@@ -9,8 +9,8 @@ second. ``UPDATE_GOLDEN=1`` rewrites tests/golden/leaderboard.md.
 
 from __future__ import annotations
 
-import copy
 import csv
+import dataclasses
 import importlib.util
 import io
 import json
@@ -22,12 +22,15 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
+from clbench.metrics import run_metrics
 from clbench.reports.aggregate import aggregate, summarize
 from clbench.reports.compare import gate, welch
 from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
-from clbench.results import ResultsStore
+from clbench.results import LoadedResults, ResultsStore
+from clbench.schema import RunResult
+from clbench.spec import RunSpec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FROZEN = {"generated_at": "2026-01-02T03:04:05+00:00",
@@ -38,11 +41,11 @@ _spec = importlib.util.spec_from_file_location("golden_make_results",
                                                GOLDEN / "make_results.py")
 make_results = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_results)
-doc = make_results.doc
+doc = make_results.run_result
 
 
 @pytest.fixture(scope="module")
-def golden_docs() -> list[dict]:
+def golden_docs() -> list[RunResult]:
     loaded = ResultsStore(GOLDEN / "results").load()
     assert not loaded.problems
     return loaded.runs
@@ -126,24 +129,30 @@ def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
     assert cell(smoke, "naive").n_total == 3
     only = cell(default, "naive")
     assert only.n_ok == 1 and only.metrics["acc"].mean == pytest.approx((0.3 + 0.3 + 0.95) / 3)
-    v2 = copy.deepcopy([d for d in golden_docs if d["spec"]["scenario"] == "split-digits"
-                        and d["spec"]["budget"] == "smoke" and d["spec"]["strategy"] == "naive"
-                        and d["spec"]["seed"] == 0][0])
-    v2["spec"]["scenario_version"] = v2["scenario"]["version"] = "2"
+    (v1,) = [d for d in golden_docs if d.spec.scenario == "split-digits"
+             and d.spec.budget == "smoke" and d.spec.strategy == "naive" and d.spec.seed == 0]
+    # split-digits is at version 1 in this clbench: a version-2 run is stale, never pooled.
+    v2 = at_scenario_version(v1, "2")
     lb2 = aggregate([*golden_docs, v2], **FROZEN)
-    assert len(lb2.scenarios) == len(lb.scenarios) + 1
-    versions = sorted(t.version for t in lb2.scenarios if t.name == "split-digits")
-    assert versions == ["1", "1", "2"]
-    by_version = {t.version: t for t in lb2.scenarios
-                  if t.name == "split-digits" and t.budget == "smoke"}
-    assert cell(by_version["1"], "naive").n_ok == 3
-    v2_cell = cell(by_version["2"], "naive")  # seeds 1 and 2 of its group are missing
-    assert (v2_cell.n_ok, v2_cell.n_total) == (1, 3)
-    subset = copy.deepcopy(v2)
-    subset["spec"]["scenario_version"] = subset["scenario"]["version"] = "1"
-    subset["scenario"]["data"]["subset"] = True
+    assert [t.key for t in lb2.scenarios] == [t.key for t in lb.scenarios]
+    assert cell(table(lb2, "split-digits"), "naive").n_ok == 3
+    assert cell(table(lb2, "split-digits"), "naive").metrics == \
+        cell(table(lb, "split-digits"), "naive").metrics
+    (stale,) = lb2.stale
+    assert (stale.table.version, stale.strategy, stale.cell.n_runs) == ("2", "naive", 1)
+    assert stale.stored == ["scenario split-digits 2"]
+    assert stale.current == ["scenario split-digits 1"]
+    assert (stale.cell.n_ok, stale.cell.n_total) == (1, 3)  # seeds 1, 2 of its group missing
+    subset = dataclasses.replace(v1, scenario=dataclasses.replace(
+        v1.scenario, data={**v1.scenario.data, "subset": True}))
     lb3 = aggregate([*golden_docs, subset], **FROZEN)
     assert len(lb3.scenarios) == len(lb.scenarios) + 1
+
+
+def at_scenario_version(run: RunResult, version: str) -> RunResult:
+    return dataclasses.replace(
+        run, spec=dataclasses.replace(run.spec, scenario_version=version),
+        scenario=dataclasses.replace(run.scenario, version=version))
 
 
 def test_ranking_per_scenario_and_overall_by_mean_rank():
@@ -201,6 +210,33 @@ def test_golden_markdown(lb):
     assert text == path.read_text()
 
 
+def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
+    """The 18 schema-1 documents (named by their old hashes) read through the migration into
+    the runs of the schema-2 fixture, and render the committed leaderboard byte for byte."""
+    old = ResultsStore(GOLDEN / "schema1").load()
+    new = ResultsStore(GOLDEN / "results").load()
+    assert not old.problems and len(old.runs) == len(new.runs) == 18
+    assert {r.migrated_from for r in old.runs} == {1}
+    assert {p.stem for p in (GOLDEN / "schema1").glob("*.json")}.isdisjoint(
+        r.spec_hash for r in old.runs)  # the old file names are not the new hashes
+    by_hash = {r.spec_hash: r for r in new.runs}
+    assert set(by_hash) == {r.spec_hash for r in old.runs}
+    for run in old.runs:
+        assert run.spec == by_hash[run.spec_hash].spec
+        assert run.accuracy_matrix == by_hash[run.spec_hash].accuracy_matrix
+    assert render_markdown(aggregate(old.runs, (), **FROZEN)) == \
+        (GOLDEN / "leaderboard.md").read_text() == render_markdown(lb)
+
+
+def test_golden_fixture_is_named_by_spec_hash():
+    for path in (GOLDEN / "results").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert path.stem == doc["spec_hash"] == RunSpec.from_json(doc["spec"]).hash
+    assert [r.to_json() for r in make_results.golden_runs()] == [
+        json.loads((GOLDEN / "results" / f"{r.spec_hash}.json").read_text())
+        for r in make_results.golden_runs()], "rerun tests/golden/make_results.py"
+
+
 def test_markdown_escapes_names_from_results(lb):
     md = render_markdown(lb)
     width = None
@@ -245,6 +281,37 @@ def test_json_report_keeps_runs_and_adds_leaderboards(capsys, tmp_path):
     assert cells[XSS]["complete"] is False and cells[XSS]["n_ok"] == 2
     assert cells["naive"]["metrics"]["fwt"] == "n/a"
     assert set(cells["joint"]["metrics"]["acc"]) == {"mean", "std", "n", "ci95"}
+
+
+def test_json_runs_and_leaderboard_cells_compute_metrics_alike(golden_docs, lb):
+    from clbench.reports.json_report import JsonReporter
+
+    data = json.loads(JsonReporter(**FROZEN).render(LoadedResults(runs=golden_docs)))
+    by_hash = {r.spec_hash: r for r in golden_docs}
+    for run in data["runs"]:
+        assert run["metrics"] == run_metrics(by_hash[run["spec_hash"]])
+    (only,) = [r for r in data["runs"] if r["spec"]["budget"] == "default"]
+    one_seed = cell(table(lb, "split-digits", "default"), "naive")  # its only run
+    for key, value in only["metrics"].items():
+        stat = one_seed.metrics[key]
+        assert (None if stat is None else stat.mean) == (None if key == "fwt" else value), key
+
+
+def test_reporters_are_built_with_the_report_options_and_their_bugs_surface():
+    from clbench import api
+    from clbench.errors import ConfigError
+
+    rendered = api.report(GOLDEN / "results", {"clbench_test_plugins:StoreSizeReporter": "-"},
+                          generated_at="2026-01-02")
+    assert rendered == {"clbench_test_plugins:StoreSizeReporter": "18 runs, 2026-01-02"}
+    # A TypeError raised while a reporter is built is its bug: never retried without options.
+    with pytest.raises(TypeError, match="can only concatenate str"):
+        api.report(GOLDEN / "results", {"clbench_test_plugins:BrokenReporter": "-"},
+                   generated_at="2026-01-02")
+    with pytest.raises(ConfigError, match="does not take the keyword arguments generated_at, "
+                                          "metadata") as exc:
+        api.report(GOLDEN / "results", {"clbench_test_plugins:OldStyleReporter": "-"})
+    assert "clbench.reports.base.Reporter" in exc.value.hint
 
 
 def test_report_cli_writes_every_format(capsys, tmp_path):
