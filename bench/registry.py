@@ -159,7 +159,8 @@ class Registry(Generic[T]):
         self._check_kind(cls, path)
         # A class imported by path is known by its path, in this process and in any other: a
         # name of its own would not resolve where the module is not imported yet.
-        cls.name = path  # type: ignore[attr-defined]
+        if cls not in self._classes.values():  # a registered class keeps its registered name
+            cls.name = path  # type: ignore[attr-defined]
         self._classes[path] = cls
         return cls
 
