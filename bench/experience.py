@@ -12,7 +12,7 @@ is gathered and normalised in a few tensor ops, with no per-sample Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 

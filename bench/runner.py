@@ -20,12 +20,12 @@ import torch
 
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
+from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
 from clbench.registry import STRATEGIES
 from clbench.results import SCHEMA_VERSION, ResultsStore
-from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.scenarios.data import DataConfig
 from clbench.seeding import seed_everything
 from clbench.spec import RunSpec, make_scenario

@@ -33,7 +33,6 @@ import hashlib
 import importlib
 import importlib.resources
 import importlib.util
-import inspect
 import json
 import sys
 from collections.abc import Iterable

@@ -16,8 +16,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from clbench.registry import BACKBONES, SCENARIOS
 from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
+from clbench.registry import BACKBONES, SCENARIOS
 from clbench.scenarios.base import Scenario
 from clbench.scenarios.data import on_device, subset_rows
 from clbench.seeding import SCENARIO, derive_seed

@@ -45,8 +45,8 @@ import torch
 from torch import nn
 
 from clbench.errors import ConfigError
-from clbench.models import ModelFactory
 from clbench.experience import Experience, ScenarioInfo
+from clbench.models import ModelFactory
 from clbench.seeding import SHUFFLE, derive_seed, generator
 from clbench.strategies.base import SGDParams, Strategy
 

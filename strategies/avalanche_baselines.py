@@ -1,12 +1,13 @@
 """The standard baselines of Avalanche (avalanche-lib 0.6.0), run on clbench's scenarios.
 
-Each class wraps one Avalanche template or plugin through :mod:`clbench.strategies.avalanche_adapter`
-(see its docstring for the data, task-label, seeding and optimiser conventions). The optimiser
-fields (``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``epochs``) follow clbench's
-``SGD_DEFAULTS`` per scenario and budget, as the native strategies, so a difference between
-``naive`` and ``avalanche.<x>`` comes from the method. The methods' own hyperparameters default
-to the configurations of ContinualAI/continual-learning-baselines (CLB; the file is named next
-to each value) or, where CLB has none, to Avalanche 0.6's own constructor defaults.
+Each class wraps one Avalanche template or plugin through
+:mod:`clbench.strategies.avalanche_adapter` (see its docstring for the data, task-label, seeding
+and optimiser conventions). The optimiser fields (``optimizer``, ``lr``, ``momentum``,
+``batch_size``, ``epochs``) follow clbench's ``SGD_DEFAULTS`` per scenario and budget, as the
+native strategies, so a difference between ``naive`` and ``avalanche.<x>`` comes from the
+method. The methods' own hyperparameters default to the configurations of
+ContinualAI/continual-learning-baselines (CLB; the file is named next to each value) or, where
+CLB has none, to Avalanche 0.6's own constructor defaults.
 
 Importing this module does not import Avalanche.
 """

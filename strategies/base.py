@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.models import ModelFactory
 from clbench.params import resolve
-from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.seeding import SHUFFLE, generator
 
 

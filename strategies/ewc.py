@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience, TaskData
 from clbench.seeding import generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience, TaskData
 from clbench.seeding import generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from clbench.registry import STRATEGIES
 from clbench.experience import Experience, TaskData
+from clbench.registry import STRATEGIES
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 
 

@@ -15,9 +15,9 @@ import dataclasses
 import torch
 from torch import nn
 
+from clbench.experience import Experience
 from clbench.models import MLP, MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience
 from clbench.seeding import generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 

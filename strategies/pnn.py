@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clbench.experience import Experience
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience
 from clbench.seeding import SHUFFLE, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 

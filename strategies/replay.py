@@ -12,8 +12,8 @@ from typing import Literal
 
 import torch
 
-from clbench.registry import STRATEGIES
 from clbench.experience import Experience, TaskData
+from clbench.registry import STRATEGIES
 from clbench.seeding import generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
 

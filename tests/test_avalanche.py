@@ -22,9 +22,9 @@ from strategy_setup import CPU, DATA, set_up, train  # noqa: E402
 import clbench.strategies.avalanche_baselines as AB  # noqa: E402  (registers avalanche.*)
 from clbench import api, metrics  # noqa: E402
 from clbench.budget import BUDGETS  # noqa: E402
+from clbench.experience import Experience  # noqa: E402
 from clbench.models import member_state  # noqa: E402
 from clbench.registry import STRATEGIES  # noqa: E402
-from clbench.experience import Experience  # noqa: E402
 from clbench.spec import make_scenario, make_specs  # noqa: E402
 
 CLASS, TASK = "split-digits:setting=class", "split-digits:setting=task"
@@ -83,8 +83,9 @@ def test_avalanche_evaluation_and_logging_are_off():
 
 
 def test_module_import_does_not_import_avalanche():
-    code = ("import sys, clbench.strategies.avalanche_baselines; from clbench.registry import STRATEGIES;"
-            "STRATEGIES.get('avalanche.naive'); assert 'avalanche' not in sys.modules")
+    code = ("import sys, clbench.strategies.avalanche_baselines; "
+            "from clbench.registry import STRATEGIES; STRATEGIES.get('avalanche.naive'); "
+            "assert 'avalanche' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -1,5 +1,5 @@
-"""Tests for clbench.scenarios.datasets: every on-disk layout (tiny generated files), validation, the
-restricted unpickler, the missing-data and download paths, digits, and the real shared data."""
+"""Tests for clbench.scenarios.datasets: every on-disk layout (tiny generated files), validation,
+the restricted unpickler, the missing-data and download paths, digits, and the real shared data."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ from strategy_setup import set_up, train
 import clbench.strategies.ewc  # noqa: F401  (registers "ewc" and "online-ewc")
 from clbench import api, metrics
 from clbench.errors import ConfigError
+from clbench.experience import Experience
 from clbench.models import member_state
 from clbench.registry import STRATEGIES
-from clbench.experience import Experience
 from clbench.seeding import generator
 from clbench.strategies.ewc import EWC_STREAM, sample_labels
 

@@ -8,8 +8,8 @@ from strategy_setup import set_up
 import clbench.strategies.replay  # noqa: F401  (registers "replay")
 from clbench import api, metrics
 from clbench.errors import ConfigError
-from clbench.models import member_state
 from clbench.experience import Experience
+from clbench.models import member_state
 from clbench.spec import make_specs
 
 
