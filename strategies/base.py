@@ -21,7 +21,7 @@ from torch import nn
 from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.models import ModelFactory
 from clbench.params import resolve
-from clbench.seeding import SHUFFLE, generator
+from clbench.seeding import Stream, generator
 
 
 class Strategy(ABC):
@@ -143,7 +143,7 @@ class SupervisedStrategy(Strategy):
         self.device = device
         self.net = model_factory(seeds)
         self.class_mask = info.class_mask(device)
-        self.shufflers = [generator(seed, SHUFFLE) for seed in seeds]
+        self.shufflers = [generator(seed, Stream.SHUFFLE) for seed in seeds]
 
     @property
     def model(self) -> nn.Module:

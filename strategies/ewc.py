@@ -4,7 +4,7 @@ parameters that mattered for earlier tasks, weighted by their diagonal Fisher in
 Both are seed-batched: the Fisher, the anchors and the penalty carry the member axis ``S``
 (every parameter-shaped tensor reshapes to ``(S, -1)``, row ``s`` = member ``s``), and the
 Fisher's randomness (which training samples, which sampled labels) comes from each member's own
-generator, stream :data:`EWC_STREAM`, so member ``s`` behaves the same whichever seeds share
+generator, stream ``Stream.EWC_FISHER``, so member ``s`` behaves the same whichever seeds share
 its group.
 
 The Fisher needs the sum over samples of squared per-sample gradients. When every trainable
@@ -32,12 +32,8 @@ from torch.func import functional_call, grad, vmap
 from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-# Stream id of the per-member generator that draws the Fisher's samples and sampled labels
-# (0 INIT, 1 SHUFFLE and 2 SCENARIO are taken in bench/seeding.py).
-EWC_STREAM = 10
 
 # Per-sample gradients of one chunk hold chunk x (all members' parameters) floats: at most
 # 2**22 floats (16 MiB, cache-friendly: fastest on a CPU) or 2**26 (256 MiB) on an accelerator.
@@ -133,7 +129,7 @@ class EWC(SupervisedStrategy):
 
     def setup(self, info, model_factory, seeds, device) -> None:
         super().setup(info, model_factory, seeds, device)
-        self.fisher_gens = [generator(seed, EWC_STREAM) for seed in seeds]
+        self.fisher_gens = [generator(seed, Stream.EWC_FISHER) for seed in seeds]
         # name -> [K, *param.shape]: K past tasks (EWC) or one running term (online EWC)
         self.fishers: dict[str, torch.Tensor] = {}
         self.anchors: dict[str, torch.Tensor] = {}

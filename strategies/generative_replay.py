@@ -1,9 +1,9 @@
 """Deep generative replay (DGR) with a per-member VAE, seed-batched.
 
-Random streams (see ``clbench.seeding``), one generator per member: ``GEN_INIT`` = 32 initialises
-the VAE, ``REPLAY_NOISE`` = 33 draws the latent codes and task ids of the solver's replayed
-samples, ``GEN_NOISE`` = 34 draws the VAE's replayed codes and reparameterisation noise,
-``GEN_SHUFFLE`` = 35 shuffles the VAE's epochs (the solver shuffles with ``SHUFFLE`` as naive).
+Random streams (``clbench.seeding.Stream``), one generator per member: ``GEN_INIT`` initialises
+the VAE, ``REPLAY_NOISE`` draws the latent codes and task ids of the solver's replayed samples,
+``GEN_NOISE`` the VAE's replayed codes and reparameterisation noise, ``GEN_SHUFFLE`` shuffles the
+VAE's epochs (the solver shuffles with ``SHUFFLE`` as naive).
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from torch import nn
 from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-GEN_INIT, REPLAY_NOISE, GEN_NOISE, GEN_SHUFFLE = 32, 33, 34, 35
 
 
 class MemberVAE(nn.Module):
@@ -71,7 +69,7 @@ class MemberVAE(nn.Module):
 @torch.no_grad()
 def init_vae(vae: MemberVAE, seeds: Sequence[int]) -> None:
     """PyTorch's default ``nn.Linear`` initialisation, member ``s`` from its own stream."""
-    gens = [generator(seed, GEN_INIT) for seed in seeds]
+    gens = [generator(seed, Stream.GEN_INIT) for seed in seeds]
     for module in vae.modules():
         if isinstance(module, MemberLinear):
             bound = 1 / math.sqrt(module.in_features)
@@ -160,9 +158,9 @@ class GenerativeReplay(SupervisedStrategy):
                              p.latent_dim)
         init_vae(self.gen, seeds)
         self.gen.to(device)
-        self.replay_gens = [generator(seed, REPLAY_NOISE) for seed in seeds]
-        self.noise_gens = [generator(seed, GEN_NOISE) for seed in seeds]
-        self.gen_shufflers = [generator(seed, GEN_SHUFFLE) for seed in seeds]
+        self.replay_gens = [generator(seed, Stream.REPLAY_NOISE) for seed in seeds]
+        self.noise_gens = [generator(seed, Stream.GEN_NOISE) for seed in seeds]
+        self.gen_shufflers = [generator(seed, Stream.GEN_SHUFFLE) for seed in seeds]
         self.prev_solver: nn.Module | None = None
         self.prev_gen: MemberVAE | None = None
         self.past_tasks: list[int] = []

@@ -2,7 +2,7 @@
 connections from every earlier column.
 
 Randomness: column ``k`` of member ``s`` is initialised from
-``clbench.seeding.generator(seed_s, PNN_INIT, k)`` (stream id :data:`PNN_INIT` = 40), so a member's
+``clbench.seeding.generator(seed_s, Stream.PNN_INIT, k)``, so a member's
 columns do not depend on which other seeds share its group nor on how many columns exist.
 """
 
@@ -20,10 +20,8 @@ from torch import nn
 from clbench.experience import Experience
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import SHUFFLE, generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-PNN_INIT = 40  # seeding stream id of the columns' initialisation (0-2 are the harness's)
 
 
 class BiasFreeMemberLinear(MemberLinear):
@@ -143,7 +141,7 @@ class ProgressiveNet(nn.Module):
         k = len(self.columns)
         for column in self.columns:
             column.freeze()
-        gens = [generator(seed, PNN_INIT, k) for seed in seeds]
+        gens = [generator(seed, Stream.PNN_INIT, k) for seed in seeds]
         column = Column(self.members, k, self.in_features, self.width, self.depth,
                         self.n_outputs, self.adapter, gens, self.alpha_init)
         self.columns.append(column.to(device))
@@ -244,7 +242,7 @@ class PNN(SupervisedStrategy):
         self.seeds = list(seeds)
         self.device = device
         self.class_mask = info.class_mask(device)
-        self.shufflers = [generator(seed, SHUFFLE) for seed in seeds]
+        self.shufflers = [generator(seed, Stream.SHUFFLE) for seed in seeds]
         p = self.params
         self.net = ProgressiveNet(len(seeds), math.prod(info.input_shape), info.n_outputs,
                                   p.column_width, p.depth, p.adapter, p.alpha_init)

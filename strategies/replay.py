@@ -1,7 +1,7 @@
 """Experience replay (ER) with a fixed episodic memory, seed-batched.
 
-Random streams (see ``clbench.seeding``): ``MEMORY_KEYS`` = 30 draws the reservoir keys of the
-samples seen, ``REPLAY_DRAW`` = 31 draws the memory minibatches; one generator per member.
+Random streams (``clbench.seeding.Stream``): ``MEMORY_KEYS`` draws the reservoir keys of the
+samples seen, ``REPLAY_DRAW`` the memory minibatches; one generator per member.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import torch
 
 from clbench.experience import Experience, TaskData
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-MEMORY_KEYS, REPLAY_DRAW = 30, 31
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +108,8 @@ class Replay(SupervisedStrategy):
 
     def setup(self, info, model_factory, seeds, device) -> None:
         super().setup(info, model_factory, seeds, device)
-        self.key_gens = [generator(seed, MEMORY_KEYS) for seed in seeds]
-        self.draw_gens = [generator(seed, REPLAY_DRAW) for seed in seeds]
+        self.key_gens = [generator(seed, Stream.MEMORY_KEYS) for seed in seeds]
+        self.draw_gens = [generator(seed, Stream.REPLAY_DRAW) for seed in seeds]
         self.memory: TaskData | None = None  # rows [S, W], W <= memory_size
         self.memory_keys: torch.Tensor | None = None  # [S, W] reservoir keys
         self.filled = torch.zeros(len(seeds), dtype=torch.long, device=device)  # valid per member
