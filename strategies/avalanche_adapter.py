@@ -49,7 +49,7 @@ from clbench.errors import ConfigError
 from clbench.experience import Experience, ScenarioInfo
 from clbench.models import ModelFactory
 from clbench.seeding import Stream, derive_seed, generator
-from clbench.strategies.base import SGDParams, Strategy
+from clbench.strategies.base import SGDParams, Strategy, make_optimizer
 
 INSTALL_HINT = "pip install 'avalanche-lib==0.6.0' quadprog"
 MASK_VALUE = -1e9  # finite "minus infinity": same softmax as -inf, no NaN in KL terms (LwF)
@@ -200,17 +200,11 @@ class AvalancheStrategy(Strategy):
             evaluator=evaluator,
             eval_every=-1,
         )
-        template = self.build_template(model, self.make_optimizer(model), common)
+        optimizer = make_optimizer(self.params, model.parameters())
+        template = self.build_template(model, optimizer, common)
         if self.params.order == "native":
             self._use_native_order(template)
         return template
-
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        p = self.params
-        if p.optimizer == "adam":
-            return torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum,
-                               weight_decay=p.weight_decay)
 
     def _use_native_order(self, template: Any) -> None:
         strategy = self

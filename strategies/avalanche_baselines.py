@@ -29,7 +29,7 @@ from clbench.strategies.avalanche_adapter import (
     AvalancheStrategy,
     copying_si_plugin,
 )
-from clbench.strategies.base import SGD_DEFAULTS
+from clbench.strategies.base import SGD_DEFAULTS, make_optimizer
 
 # ------------------------------------------------------------------------------ plain templates
 
@@ -526,7 +526,8 @@ class AvalancheICaRL(AvalancheStrategy):
 
         common = {k: v for k, v in common.items() if k != "criterion"}  # ICaRL's own loss
         self.features, self.head = _MLPFeatures(model), _MLPHead(model)
-        optimizer = self.make_optimizer(nn.ModuleList([self.features, self.head]))
+        trained = nn.ModuleList([self.features, self.head])
+        optimizer = make_optimizer(self.params, trained.parameters())
         return ICaRL(feature_extractor=self.features, classifier=self.head,
                      optimizer=optimizer, memory_size=self.params.memory_size,
                      buffer_transform=None, fixed_memory=self.params.fixed_memory, **common)

@@ -248,14 +248,6 @@ class PNN(SupervisedStrategy):
                                   p.column_width, p.depth, p.adapter, p.alpha_init)
         self.net.add_column(self.seeds, device)  # column 0 exists before the first task
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        p = self.params
-        params = [q for q in self.net.parameters() if q.requires_grad]  # the newest column
-        if p.optimizer == "adam":
-            return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum,
-                               weight_decay=p.weight_decay)
-
     def logits(self, x, task_ids):
         out = self.net(x, task_ids, n_columns=self.active + 1)
         return out.masked_fill(~self.class_mask[task_ids], float("-inf"))
@@ -268,7 +260,7 @@ class PNN(SupervisedStrategy):
             raise RuntimeError(f"pnn learns tasks once each, in order: got task {t} "
                                f"with {n} column(s) built")
         self.active = t
-        self.fit(experience.train)
+        self.fit(experience.train)  # trainable_parameters(): the newest column only
 
     @torch.no_grad()
     def predict(self, x, task_ids):
