@@ -122,7 +122,6 @@ class EWC(SupervisedStrategy):
     description = "Elastic Weight Consolidation: Fisher-weighted quadratic anchor per past task"
     Params = EWCParams
     defaults = EWC_DEFAULTS
-    online: ClassVar[bool] = False
     # The Fisher of all-MemberLinear networks from layer inputs and output gradients (see the
     # module docstring); False forces the general per-sample path (tests compare the two).
     outer_product_fisher: ClassVar[bool] = True
@@ -332,7 +331,6 @@ class OnlineEWC(EWC):
     description = "online EWC: one running Fisher (F <- gamma F + F_new) anchored at the last task"
     Params = OnlineEWCParams
     defaults = EWC_DEFAULTS
-    online = True
 
     def _add_term(self, fisher, anchors) -> None:
         gamma = self.params.gamma
