@@ -92,7 +92,7 @@ class AvalancheJoint(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class EWCParams(AvalancheParams):
+class AvalancheEWCParams(AvalancheParams):
     # Avalanche's penalty: ewc_lambda * sum_k sum_i F_k,i (th_i - th*_k,i)^2 with F the mean of
     # squared *minibatch* gradients (not per-sample: lambda is not the native ewc's lambda).
     # 1.0: CLB experiments/permuted_mnist/ewc.py (ewc_lambda=1, mode='separate'), for CLB's
@@ -125,7 +125,7 @@ class AvalancheEWC(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche EWC (separate penalty per task)"
-    Params = EWCParams
+    Params = AvalancheEWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -136,7 +136,7 @@ class AvalancheEWC(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class OnlineEWCParams(EWCParams):
+class AvalancheOnlineEWCParams(AvalancheEWCParams):
     # F <- decay_factor * F + F_new, one anchor (Schwarz et al. 2018). CLB has no online-EWC
     # config; 1.0 is the native online-ewc's gamma (van de Ven & Tolias's reference code).
     decay_factor: float = 1.0
@@ -154,7 +154,7 @@ class AvalancheOnlineEWC(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche online EWC (single decayed penalty)"
-    Params = OnlineEWCParams
+    Params = AvalancheOnlineEWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -166,7 +166,7 @@ class AvalancheOnlineEWC(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class SIParams(AvalancheParams):
+class AvalancheSIParams(AvalancheParams):
     # CLB experiments/split_mnist/synaptic_intelligence.py: si_lambda=1, si_eps=0.001;
     # permuted scenarios: experiments/permuted_mnist/synaptic_intelligence.py (0.1, 0.1).
     si_lambda: float = 1.0
@@ -190,7 +190,7 @@ class AvalancheSI(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Synaptic Intelligence (CPU view bug fixed)"
-    Params = SIParams
+    Params = AvalancheSIParams
     # Split MNIST task-IL, default budget, seed 0: si_lambda 1 / 10 / 100 / 1000 gave ACC 0.970
     # (= avalanche.naive) / 0.961 / 0.975 / 0.982 (BWT -0.025 / -0.035 / -0.018 / -0.002).
     # Permuted MNIST: CLB experiments/permuted_mnist/synaptic_intelligence.py (10, eps 0.1).
@@ -208,7 +208,7 @@ class AvalancheSI(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class LwFParams(AvalancheParams):
+class AvalancheLwFParams(AvalancheParams):
     # CLB experiments/split_mnist/lwf.py: lwf_alpha=1, lwf_temperature=1.
     alpha: float = 1.0
     temperature: float = 1.0
@@ -226,7 +226,7 @@ class AvalancheLwF(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Learning without Forgetting"
-    Params = LwFParams
+    Params = AvalancheLwFParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -237,7 +237,7 @@ class AvalancheLwF(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class MASParams(AvalancheParams):
+class AvalancheMASParams(AvalancheParams):
     # CLB experiments/split_tiny_imagenet/mas.py: lambda_reg=2, alpha=0.5 (CLB has no MNIST
     # MAS config).
     lambda_reg: float = 2.0
@@ -256,7 +256,7 @@ class AvalancheMAS(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Memory Aware Synapses"
-    Params = MASParams
+    Params = AvalancheMASParams
     # MNIST: lambda 2 (and 1) makes SGD lr 0.01 momentum 0.9 diverge at task 2 of split MNIST
     # (3/3 seeds, default budget); 0.3 and 0.1 run (ACC 0.277 / 0.285 class-IL, seed 0).
     # 0.1 keeps a margin for the 10 tasks of permuted MNIST.
@@ -273,7 +273,7 @@ class AvalancheMAS(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplayParams(AvalancheParams):
+class AvalancheReplayParams(AvalancheParams):
     # Avalanche's Replay default mem_size=200 (= the native replay's memory_size).
     mem_size: int = 200
 
@@ -290,7 +290,7 @@ class AvalancheReplay(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche experience replay (experience-balanced buffer)"
-    Params = ReplayParams
+    Params = AvalancheReplayParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -300,7 +300,7 @@ class AvalancheReplay(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GEMParams(AvalancheParams):
+class AvalancheGEMParams(AvalancheParams):
     # CLB experiments/permuted_mnist/gem.py: patterns_per_exp=1000, mem_strength=0.5.
     patterns_per_exp: int = 1000
     memory_strength: float = 0.5
@@ -318,7 +318,7 @@ class AvalancheGEM(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Gradient Episodic Memory (needs quadprog)"
-    Params = GEMParams
+    Params = AvalancheGEMParams
     needs = ("quadprog",)
     defaults = SGD_DEFAULTS
 
@@ -331,7 +331,7 @@ class AvalancheGEM(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class AGEMParams(AvalancheParams):
+class AvalancheAGEMParams(AvalancheParams):
     # CLB experiments/permuted_mnist/agem.py: patterns_per_exp=250, sample_size=256.
     patterns_per_exp: int = 250
     sample_size: int = 256
@@ -349,7 +349,7 @@ class AvalancheAGEM(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Averaged GEM"
-    Params = AGEMParams
+    Params = AvalancheAGEMParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -361,7 +361,7 @@ class AvalancheAGEM(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GDumbParams(AvalancheParams):
+class AvalancheGDumbParams(AvalancheParams):
     # CLB experiments/split_mnist/gdumb.py: mem_size=4400.
     mem_size: int = 4400
 
@@ -378,7 +378,7 @@ class AvalancheGDumb(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche GDumb (class-balanced memory, retrain from init)"
-    Params = GDumbParams
+    Params = AvalancheGDumbParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -388,7 +388,7 @@ class AvalancheGDumb(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GSSParams(AvalancheParams):
+class AvalancheGSSParams(AvalancheParams):
     # CLB experiments/split_mnist/gss.py: mem_size=300, mem_strength=10.
     mem_size: int = 300
     mem_strength: int = 10
@@ -411,7 +411,7 @@ class AvalancheGSS(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche GSS-greedy (gradient-based sample selection)"
-    Params = GSSParams
+    Params = AvalancheGSSParams
     settings: ClassVar[tuple[str, ...]] = ("class", "domain")
     defaults = SGD_DEFAULTS
 
@@ -424,7 +424,7 @@ class AvalancheGSS(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class DERParams(AvalancheParams):
+class AvalancheDERParams(AvalancheParams):
     # Avalanche's DER defaults = Buzzega et al. 2020's smallest buffer: mem 200, alpha 0.1,
     # beta 0.5 (CLB has no DER config).
     mem_size: int = 200
@@ -444,7 +444,7 @@ class AvalancheDER(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Dark Experience Replay++"
-    Params = DERParams
+    Params = AvalancheDERParams
     # DER stores the buffer's logits with model(x), without task labels: in the task setting
     # they would be unmasked while the trained outputs are masked, so the logit-matching term
     # would compare -1e9 with real logits. Class and domain settings only.
@@ -486,7 +486,7 @@ class _MLPHead(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class ICaRLParams(AvalancheParams):
+class AvalancheICaRLParams(AvalancheParams):
     # CLB experiments/split_cifar100/icarl.py: memory_size=2000, fixed_memory=True.
     memory_size: int = 2000
     fixed_memory: bool = True
@@ -507,7 +507,7 @@ class AvalancheICaRL(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche iCaRL (MLP features, NME classifier)"
-    Params = ICaRLParams
+    Params = AvalancheICaRLParams
     settings = ("class",)
     defaults = SGD_DEFAULTS
 
@@ -557,7 +557,7 @@ class AvalancheICaRL(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class PNNParams(AvalancheParams):
+class AvalanchePNNParams(AvalancheParams):
     # Avalanche's PNN constructor defaults (CLB has no PNN config): 1 hidden layer of 100
     # units per column, MLP adapters.
     num_layers: int = 1
@@ -578,7 +578,7 @@ class AvalanchePNN(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Progressive Neural Networks (own MLP columns)"
-    Params = PNNParams
+    Params = AvalanchePNNParams
     settings: ClassVar[tuple[str, ...]] = ("task",)
     defaults = SGD_DEFAULTS
 
