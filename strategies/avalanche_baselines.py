@@ -96,8 +96,7 @@ class AvalancheEWCParams(AvalancheParams):
     # Avalanche's penalty: ewc_lambda * sum_k sum_i F_k,i (th_i - th*_k,i)^2 with F the mean of
     # squared *minibatch* gradients (not per-sample: lambda is not the native ewc's lambda).
     # 1.0: CLB experiments/permuted_mnist/ewc.py (ewc_lambda=1, mode='separate'), for CLB's
-    # SGD lr 0.001 over 30 epochs. At our MNIST defaults it does nothing measurable (split MNIST
-    # task-IL: ACC 0.970 = avalanche.naive's to 3 decimals): see AVALANCHE_EWC_DEFAULTS.
+    # SGD lr 0.001 over 30 epochs; MNIST at the default budget: AVALANCHE_EWC_DEFAULTS.
     ewc_lambda: float = 1.0
 
     def validate(self) -> None:
@@ -106,12 +105,8 @@ class AvalancheEWCParams(AvalancheParams):
             raise ValueError(f"ewc_lambda must be >= 0, got {self.ewc_lambda}")
 
 
-# Split MNIST task-IL, default budget, seed 0: lambda 100 / 1000 / 10000 gave ACC 0.961 / 0.972
-# / 0.985 (BWT -0.036 / -0.022 / -0.005; native ewc 0.985), but 10000 diverged for 1 of 3 seeds
-# in class-IL (ewc and online ewc); 3000 ran for all 3 in both settings (task-IL 0.982 / 0.978).
-# A minibatch-mean Fisher is about 1/B of the per-sample one near an optimum (B = 128) and
-# Avalanche's penalty has no 1/2, so lambda_avalanche ~ 64 lambda_native: permuted MNIST gets
-# 2000 ~ the native 30 (stable there).
+# Default budget: split MNIST 3000 (swept), permuted MNIST 2000 (the native 30 rescaled)
+# (docs/strategies/avalanche.md, "Choosing the lambdas on MNIST").
 AVALANCHE_EWC_DEFAULTS = SGD_DEFAULTS + (
     ("split-mnist", "default", {"ewc_lambda": 3000.0}),
     ("permuted-mnist", "default", {"ewc_lambda": 2000.0}),
@@ -191,9 +186,9 @@ class AvalancheSI(AvalancheStrategy):
     version = "1"
     description = "Avalanche Synaptic Intelligence (CPU view bug fixed)"
     Params = AvalancheSIParams
-    # Split MNIST task-IL, default budget, seed 0: si_lambda 1 / 10 / 100 / 1000 gave ACC 0.970
-    # (= avalanche.naive) / 0.961 / 0.975 / 0.982 (BWT -0.025 / -0.035 / -0.018 / -0.002).
-    # Permuted MNIST: CLB experiments/permuted_mnist/synaptic_intelligence.py (10, eps 0.1).
+    # Default budget: split MNIST 1000 (swept), permuted MNIST 10, eps 0.1 (CLB
+    # experiments/permuted_mnist/synaptic_intelligence.py); docs/strategies/avalanche.md,
+    # "Choosing the lambdas on MNIST".
     defaults = SGD_DEFAULTS + (
         ("permuted-*", "*", {"si_lambda": 0.1, "eps": 0.1}),
         ("split-mnist", "default", {"si_lambda": 1000.0}),
@@ -257,9 +252,8 @@ class AvalancheMAS(AvalancheStrategy):
     version = "1"
     description = "Avalanche Memory Aware Synapses"
     Params = AvalancheMASParams
-    # MNIST: lambda 2 (and 1) makes SGD lr 0.01 momentum 0.9 diverge at task 2 of split MNIST
-    # (3/3 seeds, default budget); 0.3 and 0.1 run (ACC 0.277 / 0.285 class-IL, seed 0).
-    # 0.1 keeps a margin for the 10 tasks of permuted MNIST.
+    # MNIST: lambda_reg 0.1, where CLB's 2 diverges (docs/strategies/avalanche.md, "Choosing
+    # the lambdas on MNIST").
     defaults = SGD_DEFAULTS + (("*-mnist", "*", {"lambda_reg": 0.1}),)
 
     def build_template(self, model, optimizer, common):

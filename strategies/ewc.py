@@ -43,14 +43,10 @@ _CHUNK_FLOATS_DEFAULT = 2**26
 
 @dataclasses.dataclass(frozen=True)
 class EWCParams(SGDParams):
-    # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2.
-    # Not portable between papers (it depends on how F is normalised and on the loss scale).
-    # Ours: F is the *mean* over samples of squared per-sample gradients of the per-sample
-    # cross-entropy, and L_task is a mean over the minibatch. 300 is chosen by a sweep over
-    # {100, 300, 1000} on permuted digits (5 tasks, default budget, 3 seeds;
-    # docs/strategies/ewc.md), the largest value that stays stable: the penalty adds curvature
-    # lambda * sum_k F_k, and SGD with momentum m diverges once lr * curvature > 2 (1 + m);
-    # at 1000 one seed in three diverged.
+    # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2, with F
+    # the *mean* over samples of squared per-sample gradients and L_task a minibatch mean
+    # (lambda is not portable between papers). 300: the largest value stable in a sweep on
+    # permuted digits (docs/strategies/ewc.md, "Choosing λ").
     ewc_lambda: float = 300.0
     # "true": labels sampled from the model's predictive distribution, y ~ softmax(logits)
     # (the Fisher of Kirkpatrick et al. 2017; "SAMPLE" in van de Ven 2025, "On the computation
@@ -86,13 +82,8 @@ class OnlineEWCParams(EWCParams):
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
 
 
-# Permuted MNIST (10 tasks), every budget: lambda 30 (docs/strategies/ewc.md).
-# - Default budget (SGD lr 0.01, momentum 0.9): 300 diverged for 1 of 3 seeds (EWC at task 10,
-#   online EWC too); 100 and 30 ran for every seed, 30 with the better ACC (0.837 vs 0.811). The
-#   penalty's curvature lambda * sum_k F_k grows with the tasks until SGD with momentum is
-#   unstable (lr * curvature > 2 (1 + m)).
-# - CLB's paper configuration (SGD lr 1e-3, no momentum, batch 256, 30 epochs): 300 gave ACC
-#   0.744 (3 seeds; each new task learnt less well), 30 and 3 gave 0.833 and 0.841 (seed 0).
+# Permuted MNIST (10 tasks), every budget: lambda 30, where 300 diverged or cost plasticity
+# (the sweeps: docs/strategies/ewc.md, "Choosing λ").
 EWC_DEFAULTS = SGD_DEFAULTS + (("permuted-mnist", "*", {"ewc_lambda": 30.0}),)
 
 

@@ -156,7 +156,7 @@ class GenerativeReplay(SupervisedStrategy):
     Params = GenerativeReplayParams
     defaults = SGD_DEFAULTS + (
         # 8x8 digits have ~290 training images per task: the VAE needs many more passes than
-        # the solver (measured in docs/strategies/generative_replay.md).
+        # the solver (docs/strategies/replay.md, "Measured (class-incremental, default budget)").
         ("*-digits", "default", {"gen_epochs": 100, "gen_hidden": 200}),
         ("*-digits", "paper", {"gen_epochs": 200, "gen_hidden": 200}),
         ("*-digits", "smoke", {"gen_epochs": 5, "gen_hidden": 64, "latent_dim": 8}),

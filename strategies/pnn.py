@@ -173,7 +173,7 @@ class PNNParams(SGDParams):
     # Units per hidden layer of each column. 100 is the default of Avalanche's PNN
     # (avalanche.models.PNN, hidden_features_per_column=100); the paper's Atari columns are
     # convolutional and give no MLP width. Smaller than the 400-unit backbone so that T columns
-    # stay affordable (see the parameter formula in docs/strategies/pnn.md).
+    # stay affordable (the parameter cost formula in docs/strategies/expansion.md).
     column_width: int = 100
     # Hidden layers per column: the depth of the scenario's mlp backbone (2 x 400).
     depth: int = 2
