@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clbench.registry import BACKBONES
-from clbench.seeding import INIT, generator
+from clbench.seeding import Stream, generator
 
 
 class MemberLinear(nn.Module):
@@ -152,7 +152,7 @@ class ConvNet(nn.Module):
 @torch.no_grad()
 def init_members(model: nn.Module, seeds: Sequence[int]) -> None:
     """PyTorch's default initialisation, member ``s`` drawn from its own seed's stream."""
-    gens = [generator(seed, INIT) for seed in seeds]
+    gens = [generator(seed, Stream.INIT) for seed in seeds]
     members = len(seeds)
     for module in model.modules():
         if isinstance(module, (MemberLinear, nn.Conv2d)):

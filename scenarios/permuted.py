@@ -20,7 +20,7 @@ from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
 from clbench.registry import BACKBONES, SCENARIOS
 from clbench.scenarios.base import Scenario
 from clbench.scenarios.data import on_device, subset_rows
-from clbench.seeding import SCENARIO, derive_seed
+from clbench.seeding import Stream, derive_seed
 
 
 class PermutedScenario(Scenario):
@@ -32,7 +32,7 @@ class PermutedScenario(Scenario):
         size = math.prod(self.input_shape)
         if task == 0 and self.params.first_task_identity:
             return np.arange(size)
-        return np.random.default_rng(derive_seed(seed, SCENARIO, task)).permutation(size)
+        return np.random.default_rng(derive_seed(seed, Stream.SCENARIO, task)).permutation(size)
 
     def info(self, seed: int) -> ScenarioInfo:
         p, k = self.params, self.n_classes

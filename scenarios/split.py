@@ -22,7 +22,7 @@ from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
 from clbench.registry import BACKBONES, SCENARIOS
 from clbench.scenarios.base import Scenario
 from clbench.scenarios.data import on_device, subset_rows
-from clbench.seeding import SCENARIO, derive_seed
+from clbench.seeding import Stream, derive_seed
 
 
 class SplitScenario(Scenario):
@@ -33,7 +33,7 @@ class SplitScenario(Scenario):
     def class_order(self, seed: int) -> list[int]:
         if self.params.class_order == "standard":
             return list(range(self.n_classes))
-        rng = np.random.default_rng(derive_seed(seed, SCENARIO))
+        rng = np.random.default_rng(derive_seed(seed, Stream.SCENARIO))
         return [int(c) for c in rng.permutation(self.n_classes)]
 
     def batch_key(self, seed: int):

@@ -16,18 +16,19 @@ harness evaluates the template's model and measures wall time exactly as for a n
 * **Off**: Avalanche's evaluation plugin has no metrics and no loggers, no eval streams are
   passed (``eval_streams=[]``, ``eval_every=-1``), nothing is written to disk.
 * **Randomness**: the harness seeds the global RNGs before setup; in addition the global
-  ``random``/NumPy/torch RNGs are re-seeded from ``generator(seed, AVALANCHE, t)`` before every
-  experience, so the data order and the buffers' random choices (all drawn from the global RNGs
-  in Avalanche) are a function of (seed, task) only. With ``order="native"`` the template's
-  training data loader is replaced by one that draws each epoch's order from the native
-  shuffle stream ``generator(seed, SHUFFLE)``, exactly as ``SupervisedStrategy.epoch_order``:
-  the same batches in the same order as a native run of the same seed.
+  ``random``/NumPy/torch RNGs are re-seeded from ``derive_seed(seed, AVALANCHE_RESEED, t)``
+  before every experience, so the data order and the buffers' random choices (all drawn from
+  the global RNGs in Avalanche) are a function of (seed, task) only. With ``order="native"``
+  the template's training data loader is replaced by one that draws each epoch's order from
+  the native shuffle stream ``generator(seed, Stream.SHUFFLE)``, exactly as
+  ``SupervisedStrategy.epoch_order``: the same batches in the same order as a native run of
+  the same seed.
 * **Optimiser**: a fresh optimiser state per experience (``reset_optimizer_state=True``), as
   the native strategies build a fresh optimiser per experience (Avalanche keeps momentum
   across experiences by default).
 
 Avalanche is imported lazily (setup/train only): listing strategies and native runs never pay
-for it. Stream id used here: ``AVALANCHE = 20`` (per-experience reseeding of global RNGs).
+for it. Stream used here: ``Stream.AVALANCHE_RESEED`` (per-experience reseeding of global RNGs).
 """
 
 from __future__ import annotations
@@ -47,10 +48,9 @@ from torch import nn
 from clbench.errors import ConfigError
 from clbench.experience import Experience, ScenarioInfo
 from clbench.models import ModelFactory
-from clbench.seeding import SHUFFLE, derive_seed, generator
-from clbench.strategies.base import SGDParams, Strategy
+from clbench.seeding import Stream, derive_seed, generator
+from clbench.strategies.base import SGDParams, Strategy, make_optimizer
 
-AVALANCHE = 20  # stream id: per-experience reseeding of the global RNGs Avalanche draws from
 INSTALL_HINT = "pip install 'avalanche-lib==0.6.0' quadprog"
 MASK_VALUE = -1e9  # finite "minus infinity": same softmax as -inf, no NaN in KL terms (LwF)
 
@@ -180,7 +180,7 @@ class AvalancheStrategy(Strategy):
             raise RuntimeError("avalanche strategies run one seed at a time")
         self.info, self.seed, self.device = info, seeds[0], device
         self.factory = model_factory
-        self.shuffler = generator(self.seed, SHUFFLE)
+        self.shuffler = generator(self.seed, Stream.SHUFFLE)
         self.datasets: list[Any] = []
         self.template = self.new_template()
 
@@ -200,17 +200,11 @@ class AvalancheStrategy(Strategy):
             evaluator=evaluator,
             eval_every=-1,
         )
-        template = self.build_template(model, self.make_optimizer(model), common)
+        optimizer = make_optimizer(self.params, model.parameters())
+        template = self.build_template(model, optimizer, common)
         if self.params.order == "native":
             self._use_native_order(template)
         return template
-
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        p = self.params
-        if p.optimizer == "adam":
-            return torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum,
-                               weight_decay=p.weight_decay)
 
     def _use_native_order(self, template: Any) -> None:
         strategy = self
@@ -253,7 +247,7 @@ class AvalancheStrategy(Strategy):
         return experiences
 
     def reseed(self, task: int) -> None:
-        s = derive_seed(self.seed, AVALANCHE, task)
+        s = derive_seed(self.seed, Stream.AVALANCHE_RESEED, task)
         random.seed(s)
         np.random.seed(s % (2**32))
         torch.manual_seed(s)

@@ -1,12 +1,13 @@
 """The standard baselines of Avalanche (avalanche-lib 0.6.0), run on clbench's scenarios.
 
-Each class wraps one Avalanche template or plugin through :mod:`clbench.strategies.avalanche_adapter`
-(see its docstring for the data, task-label, seeding and optimiser conventions). The optimiser
-fields (``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``epochs``) follow clbench's
-``SGD_DEFAULTS`` per scenario and budget, as the native strategies, so a difference between
-``naive`` and ``avalanche.<x>`` comes from the method. The methods' own hyperparameters default
-to the configurations of ContinualAI/continual-learning-baselines (CLB; the file is named next
-to each value) or, where CLB has none, to Avalanche 0.6's own constructor defaults.
+Each class wraps one Avalanche template or plugin through
+:mod:`clbench.strategies.avalanche_adapter` (see its docstring for the data, task-label, seeding
+and optimiser conventions). The optimiser fields (``optimizer``, ``lr``, ``momentum``,
+``batch_size``, ``epochs``) follow clbench's ``SGD_DEFAULTS`` per scenario and budget, as the
+native strategies, so a difference between ``naive`` and ``avalanche.<x>`` comes from the
+method. The methods' own hyperparameters default to the configurations of
+ContinualAI/continual-learning-baselines (CLB; the file is named next to each value) or, where
+CLB has none, to Avalanche 0.6's own constructor defaults.
 
 Importing this module does not import Avalanche.
 """
@@ -28,7 +29,7 @@ from clbench.strategies.avalanche_adapter import (
     AvalancheStrategy,
     copying_si_plugin,
 )
-from clbench.strategies.base import SGD_DEFAULTS
+from clbench.strategies.base import SGD_DEFAULTS, make_optimizer
 
 # ------------------------------------------------------------------------------ plain templates
 
@@ -91,12 +92,11 @@ class AvalancheJoint(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class EWCParams(AvalancheParams):
+class AvalancheEWCParams(AvalancheParams):
     # Avalanche's penalty: ewc_lambda * sum_k sum_i F_k,i (th_i - th*_k,i)^2 with F the mean of
     # squared *minibatch* gradients (not per-sample: lambda is not the native ewc's lambda).
     # 1.0: CLB experiments/permuted_mnist/ewc.py (ewc_lambda=1, mode='separate'), for CLB's
-    # SGD lr 0.001 over 30 epochs. At our MNIST defaults it does nothing measurable (split MNIST
-    # task-IL: ACC 0.970 = avalanche.naive's to 3 decimals): see AVALANCHE_EWC_DEFAULTS.
+    # SGD lr 0.001 over 30 epochs; MNIST at the default budget: AVALANCHE_EWC_DEFAULTS.
     ewc_lambda: float = 1.0
 
     def validate(self) -> None:
@@ -105,12 +105,8 @@ class EWCParams(AvalancheParams):
             raise ValueError(f"ewc_lambda must be >= 0, got {self.ewc_lambda}")
 
 
-# Split MNIST task-IL, default budget, seed 0: lambda 100 / 1000 / 10000 gave ACC 0.961 / 0.972
-# / 0.985 (BWT -0.036 / -0.022 / -0.005; native ewc 0.985), but 10000 diverged for 1 of 3 seeds
-# in class-IL (ewc and online ewc); 3000 ran for all 3 in both settings (task-IL 0.982 / 0.978).
-# A minibatch-mean Fisher is about 1/B of the per-sample one near an optimum (B = 128) and
-# Avalanche's penalty has no 1/2, so lambda_avalanche ~ 64 lambda_native: permuted MNIST gets
-# 2000 ~ the native 30 (stable there).
+# Default budget: split MNIST 3000 (swept), permuted MNIST 2000 (the native 30 rescaled)
+# (docs/strategies/avalanche.md, "Choosing the lambdas on MNIST").
 AVALANCHE_EWC_DEFAULTS = SGD_DEFAULTS + (
     ("split-mnist", "default", {"ewc_lambda": 3000.0}),
     ("permuted-mnist", "default", {"ewc_lambda": 2000.0}),
@@ -124,7 +120,7 @@ class AvalancheEWC(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche EWC (separate penalty per task)"
-    Params = EWCParams
+    Params = AvalancheEWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -135,7 +131,7 @@ class AvalancheEWC(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class OnlineEWCParams(EWCParams):
+class AvalancheOnlineEWCParams(AvalancheEWCParams):
     # F <- decay_factor * F + F_new, one anchor (Schwarz et al. 2018). CLB has no online-EWC
     # config; 1.0 is the native online-ewc's gamma (van de Ven & Tolias's reference code).
     decay_factor: float = 1.0
@@ -153,7 +149,7 @@ class AvalancheOnlineEWC(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche online EWC (single decayed penalty)"
-    Params = OnlineEWCParams
+    Params = AvalancheOnlineEWCParams
     defaults = AVALANCHE_EWC_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -165,7 +161,7 @@ class AvalancheOnlineEWC(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class SIParams(AvalancheParams):
+class AvalancheSIParams(AvalancheParams):
     # CLB experiments/split_mnist/synaptic_intelligence.py: si_lambda=1, si_eps=0.001;
     # permuted scenarios: experiments/permuted_mnist/synaptic_intelligence.py (0.1, 0.1).
     si_lambda: float = 1.0
@@ -189,10 +185,10 @@ class AvalancheSI(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Synaptic Intelligence (CPU view bug fixed)"
-    Params = SIParams
-    # Split MNIST task-IL, default budget, seed 0: si_lambda 1 / 10 / 100 / 1000 gave ACC 0.970
-    # (= avalanche.naive) / 0.961 / 0.975 / 0.982 (BWT -0.025 / -0.035 / -0.018 / -0.002).
-    # Permuted MNIST: CLB experiments/permuted_mnist/synaptic_intelligence.py (10, eps 0.1).
+    Params = AvalancheSIParams
+    # Default budget: split MNIST 1000 (swept), permuted MNIST 10, eps 0.1 (CLB
+    # experiments/permuted_mnist/synaptic_intelligence.py); docs/strategies/avalanche.md,
+    # "Choosing the lambdas on MNIST".
     defaults = SGD_DEFAULTS + (
         ("permuted-*", "*", {"si_lambda": 0.1, "eps": 0.1}),
         ("split-mnist", "default", {"si_lambda": 1000.0}),
@@ -207,7 +203,7 @@ class AvalancheSI(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class LwFParams(AvalancheParams):
+class AvalancheLwFParams(AvalancheParams):
     # CLB experiments/split_mnist/lwf.py: lwf_alpha=1, lwf_temperature=1.
     alpha: float = 1.0
     temperature: float = 1.0
@@ -225,7 +221,7 @@ class AvalancheLwF(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Learning without Forgetting"
-    Params = LwFParams
+    Params = AvalancheLwFParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -236,7 +232,7 @@ class AvalancheLwF(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class MASParams(AvalancheParams):
+class AvalancheMASParams(AvalancheParams):
     # CLB experiments/split_tiny_imagenet/mas.py: lambda_reg=2, alpha=0.5 (CLB has no MNIST
     # MAS config).
     lambda_reg: float = 2.0
@@ -255,10 +251,9 @@ class AvalancheMAS(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Memory Aware Synapses"
-    Params = MASParams
-    # MNIST: lambda 2 (and 1) makes SGD lr 0.01 momentum 0.9 diverge at task 2 of split MNIST
-    # (3/3 seeds, default budget); 0.3 and 0.1 run (ACC 0.277 / 0.285 class-IL, seed 0).
-    # 0.1 keeps a margin for the 10 tasks of permuted MNIST.
+    Params = AvalancheMASParams
+    # MNIST: lambda_reg 0.1, where CLB's 2 diverges (docs/strategies/avalanche.md, "Choosing
+    # the lambdas on MNIST").
     defaults = SGD_DEFAULTS + (("*-mnist", "*", {"lambda_reg": 0.1}),)
 
     def build_template(self, model, optimizer, common):
@@ -272,7 +267,7 @@ class AvalancheMAS(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplayParams(AvalancheParams):
+class AvalancheReplayParams(AvalancheParams):
     # Avalanche's Replay default mem_size=200 (= the native replay's memory_size).
     mem_size: int = 200
 
@@ -289,7 +284,7 @@ class AvalancheReplay(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche experience replay (experience-balanced buffer)"
-    Params = ReplayParams
+    Params = AvalancheReplayParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -299,7 +294,7 @@ class AvalancheReplay(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GEMParams(AvalancheParams):
+class AvalancheGEMParams(AvalancheParams):
     # CLB experiments/permuted_mnist/gem.py: patterns_per_exp=1000, mem_strength=0.5.
     patterns_per_exp: int = 1000
     memory_strength: float = 0.5
@@ -317,7 +312,7 @@ class AvalancheGEM(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Gradient Episodic Memory (needs quadprog)"
-    Params = GEMParams
+    Params = AvalancheGEMParams
     needs = ("quadprog",)
     defaults = SGD_DEFAULTS
 
@@ -330,7 +325,7 @@ class AvalancheGEM(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class AGEMParams(AvalancheParams):
+class AvalancheAGEMParams(AvalancheParams):
     # CLB experiments/permuted_mnist/agem.py: patterns_per_exp=250, sample_size=256.
     patterns_per_exp: int = 250
     sample_size: int = 256
@@ -348,7 +343,7 @@ class AvalancheAGEM(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Averaged GEM"
-    Params = AGEMParams
+    Params = AvalancheAGEMParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -360,7 +355,7 @@ class AvalancheAGEM(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GDumbParams(AvalancheParams):
+class AvalancheGDumbParams(AvalancheParams):
     # CLB experiments/split_mnist/gdumb.py: mem_size=4400.
     mem_size: int = 4400
 
@@ -377,7 +372,7 @@ class AvalancheGDumb(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche GDumb (class-balanced memory, retrain from init)"
-    Params = GDumbParams
+    Params = AvalancheGDumbParams
     defaults = SGD_DEFAULTS
 
     def build_template(self, model, optimizer, common):
@@ -387,7 +382,7 @@ class AvalancheGDumb(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class GSSParams(AvalancheParams):
+class AvalancheGSSParams(AvalancheParams):
     # CLB experiments/split_mnist/gss.py: mem_size=300, mem_strength=10.
     mem_size: int = 300
     mem_strength: int = 10
@@ -410,7 +405,7 @@ class AvalancheGSS(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche GSS-greedy (gradient-based sample selection)"
-    Params = GSSParams
+    Params = AvalancheGSSParams
     settings: ClassVar[tuple[str, ...]] = ("class", "domain")
     defaults = SGD_DEFAULTS
 
@@ -423,7 +418,7 @@ class AvalancheGSS(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class DERParams(AvalancheParams):
+class AvalancheDERParams(AvalancheParams):
     # Avalanche's DER defaults = Buzzega et al. 2020's smallest buffer: mem 200, alpha 0.1,
     # beta 0.5 (CLB has no DER config).
     mem_size: int = 200
@@ -443,7 +438,7 @@ class AvalancheDER(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Dark Experience Replay++"
-    Params = DERParams
+    Params = AvalancheDERParams
     # DER stores the buffer's logits with model(x), without task labels: in the task setting
     # they would be unmasked while the trained outputs are masked, so the logit-matching term
     # would compare -1e9 with real logits. Class and domain settings only.
@@ -485,7 +480,7 @@ class _MLPHead(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class ICaRLParams(AvalancheParams):
+class AvalancheICaRLParams(AvalancheParams):
     # CLB experiments/split_cifar100/icarl.py: memory_size=2000, fixed_memory=True.
     memory_size: int = 2000
     fixed_memory: bool = True
@@ -506,7 +501,7 @@ class AvalancheICaRL(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche iCaRL (MLP features, NME classifier)"
-    Params = ICaRLParams
+    Params = AvalancheICaRLParams
     settings = ("class",)
     defaults = SGD_DEFAULTS
 
@@ -525,7 +520,8 @@ class AvalancheICaRL(AvalancheStrategy):
 
         common = {k: v for k, v in common.items() if k != "criterion"}  # ICaRL's own loss
         self.features, self.head = _MLPFeatures(model), _MLPHead(model)
-        optimizer = self.make_optimizer(nn.ModuleList([self.features, self.head]))
+        trained = nn.ModuleList([self.features, self.head])
+        optimizer = make_optimizer(self.params, trained.parameters())
         return ICaRL(feature_extractor=self.features, classifier=self.head,
                      optimizer=optimizer, memory_size=self.params.memory_size,
                      buffer_transform=None, fixed_memory=self.params.fixed_memory, **common)
@@ -555,7 +551,7 @@ class AvalancheICaRL(AvalancheStrategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class PNNParams(AvalancheParams):
+class AvalanchePNNParams(AvalancheParams):
     # Avalanche's PNN constructor defaults (CLB has no PNN config): 1 hidden layer of 100
     # units per column, MLP adapters.
     num_layers: int = 1
@@ -576,7 +572,7 @@ class AvalanchePNN(AvalancheStrategy):
 
     version = "1"
     description = "Avalanche Progressive Neural Networks (own MLP columns)"
-    Params = PNNParams
+    Params = AvalanchePNNParams
     settings: ClassVar[tuple[str, ...]] = ("task",)
     defaults = SGD_DEFAULTS
 

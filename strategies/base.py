@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 from clbench.experience import Experience, ScenarioInfo, TaskData
 from clbench.models import ModelFactory
 from clbench.params import resolve
-from clbench.seeding import SHUFFLE, generator
+from clbench.seeding import Stream, generator
 
 
 class Strategy(ABC):
@@ -124,13 +125,57 @@ SGD_DEFAULTS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
 )
 
 
+def make_optimizer(params: SGDParams, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimiser ``params`` names (SGD with momentum, or Adam) over ``parameters``: the one
+    factory of the native strategies and the Avalanche adapter."""
+    if params.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=params.lr, weight_decay=params.weight_decay)
+    return torch.optim.SGD(parameters, lr=params.lr, momentum=params.momentum,
+                           weight_decay=params.weight_decay)
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [S, B, C, H, W], y [S, B], task ids
+
+
+def _nothing(*_: Any) -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+    """One network's minibatch training, as :meth:`SupervisedStrategy.run_loop` runs it.
+
+    Per epoch: each member shuffles the data with its own generator (``shufflers``); then
+    ``prepare_epoch(steps)`` draws at once whatever the epoch's ``steps`` minibatches need (no
+    host round trip per step), and its result ``prepared`` goes to every step and to
+    ``end_epoch``; then per minibatch ``i``, ``step(batch, i, prepared)`` returns the
+    per-member loss ``[S]``, whose sum ``optimizer`` backpropagates and steps (each member's
+    gradient is its own loss's).
+    """
+
+    module: nn.Module  # put in training mode first
+    optimizer: torch.optim.Optimizer
+    shufflers: Sequence[torch.Generator]  # one per member
+    batch_size: int
+    epochs: int
+    step: Callable[[Batch, int, Any], torch.Tensor]
+    prepare_epoch: Callable[[int], Any] = _nothing
+    end_epoch: Callable[[Any], None] = _nothing
+
+
 class SupervisedStrategy(Strategy):
     """Seed-batched minibatch training with cross-entropy.
 
     One model holds every member; the loss is the sum of the per-member mean losses, so each
     member's gradient is exactly its own, and elementwise optimisers (SGD, Adam) update each
-    member as if it trained alone. Each member shuffles with its own generator. Subclasses
-    change ``loss`` or ``train``.
+    member as if it trained alone. Each member shuffles with its own generator.
+
+    Every native strategy trains through the one loop, :meth:`run_loop` (a fresh optimiser per
+    :meth:`fit`). A subclass changes what a step does, not the loop: ``loss`` (the per-member
+    loss of a batch), ``training_step`` (one step's loss: add replayed samples, change the
+    batch, add a penalty; mammoth's ``observe`` without the optimiser calls), and
+    ``prepare_epoch`` (per-epoch draws for the steps). A second network (generative replay's
+    VAE) trains through ``run_loop`` with its own :class:`Loop`.
     """
 
     batched = True
@@ -143,19 +188,16 @@ class SupervisedStrategy(Strategy):
         self.device = device
         self.net = model_factory(seeds)
         self.class_mask = info.class_mask(device)
-        self.shufflers = [generator(seed, SHUFFLE) for seed in seeds]
+        self.shufflers = [generator(seed, Stream.SHUFFLE) for seed in seeds]
 
     @property
     def model(self) -> nn.Module:
         return self.net
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        p = self.params
-        if p.optimizer == "adam":
-            return torch.optim.Adam(self.net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.SGD(
-            self.net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
-        )
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What the optimiser updates: the parameters that require gradients (all of them,
+        except in PNN, whose frozen columns do not)."""
+        return [p for p in self.net.parameters() if p.requires_grad]
 
     def logits(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Training logits; in the task-incremental setting only the task's outputs compete."""
@@ -170,23 +212,53 @@ class SupervisedStrategy(Strategy):
         ce = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
         return ce.view(y.shape).mean(1)
 
-    def epoch_order(self, n: int) -> torch.Tensor:
-        """``[S, n]``: each member's own shuffle of positions 0..n-1."""
-        order = torch.stack([torch.randperm(n, generator=g) for g in self.shufflers])
+    def prepare_epoch(self, steps: int) -> Any:
+        """What every step of one epoch of ``steps`` minibatches needs, drawn once after the
+        epoch's shuffle (e.g. all its replay draws); given to :meth:`training_step`."""
+        return None
+
+    def training_step(self, batch: Batch, step: int, prepared: Any) -> torch.Tensor:
+        """The per-member loss ``[S]`` of minibatch ``step`` of the epoch (``prepared``: what
+        :meth:`prepare_epoch` returned)."""
+        return self.loss(*batch)
+
+    def epoch_order(self, n: int, shufflers: Sequence[torch.Generator] | None = None
+                    ) -> torch.Tensor:
+        """``[S, n]``: each member's own shuffle of positions 0..n-1 (default generators: the
+        ``SHUFFLE`` stream's)."""
+        gens = self.shufflers if shufflers is None else shufflers
+        order = torch.stack([torch.randperm(n, generator=g) for g in gens])
         return order.to(self.device)
 
+    def run_loop(self, loop: Loop, data: TaskData) -> None:
+        """Train ``loop.module`` on ``data``: the minibatch loop of every native strategy (see
+        :class:`Loop`); the one place for a change to how steps are taken."""
+        loop.module.train()
+        n, batch_size = len(data), loop.batch_size
+        steps = math.ceil(n / batch_size)
+        for _ in range(loop.epochs):
+            order = self.epoch_order(n, loop.shufflers)
+            prepared = loop.prepare_epoch(steps)
+            for i, start in enumerate(range(0, n, batch_size)):
+                batch = data.batch(order[:, start:start + batch_size])
+                loop.optimizer.zero_grad(set_to_none=True)
+                loop.step(batch, i, prepared).sum().backward()
+                loop.optimizer.step()
+            loop.end_epoch(prepared)
+
     def fit(self, data: TaskData, epochs: int | None = None) -> None:
+        """Train the network on ``data`` with a fresh optimiser (no state carried over from the
+        previous experience), through :meth:`prepare_epoch` and :meth:`training_step`."""
         p = self.params
-        self.net.train()
-        optimizer = self.make_optimizer()  # fresh optimiser state per experience
-        n = len(data)
-        for _ in range(p.epochs if epochs is None else epochs):
-            order = self.epoch_order(n)
-            for start in range(0, n, p.batch_size):
-                x, y, t = data.batch(order[:, start:start + p.batch_size])
-                optimizer.zero_grad(set_to_none=True)
-                self.loss(x, y, t).sum().backward()
-                optimizer.step()
+        self.run_loop(Loop(
+            module=self.net,
+            optimizer=make_optimizer(p, self.trainable_parameters()),
+            shufflers=self.shufflers,
+            batch_size=p.batch_size,
+            epochs=p.epochs if epochs is None else epochs,
+            step=self.training_step,
+            prepare_epoch=self.prepare_epoch,
+        ), data)
 
     def train(self, experience: Experience) -> None:
         self.fit(experience.train)

@@ -4,7 +4,7 @@ parameters that mattered for earlier tasks, weighted by their diagonal Fisher in
 Both are seed-batched: the Fisher, the anchors and the penalty carry the member axis ``S``
 (every parameter-shaped tensor reshapes to ``(S, -1)``, row ``s`` = member ``s``), and the
 Fisher's randomness (which training samples, which sampled labels) comes from each member's own
-generator, stream :data:`EWC_STREAM`, so member ``s`` behaves the same whichever seeds share
+generator, stream ``Stream.EWC_FISHER``, so member ``s`` behaves the same whichever seeds share
 its group.
 
 The Fisher needs the sum over samples of squared per-sample gradients. When every trainable
@@ -32,12 +32,8 @@ from torch.func import functional_call, grad, vmap
 from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-# Stream id of the per-member generator that draws the Fisher's samples and sampled labels
-# (0 INIT, 1 SHUFFLE and 2 SCENARIO are taken in bench/seeding.py).
-EWC_STREAM = 10
 
 # Per-sample gradients of one chunk hold chunk x (all members' parameters) floats: at most
 # 2**22 floats (16 MiB, cache-friendly: fastest on a CPU) or 2**26 (256 MiB) on an accelerator.
@@ -47,14 +43,10 @@ _CHUNK_FLOATS_DEFAULT = 2**26
 
 @dataclasses.dataclass(frozen=True)
 class EWCParams(SGDParams):
-    # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2.
-    # Not portable between papers (it depends on how F is normalised and on the loss scale).
-    # Ours: F is the *mean* over samples of squared per-sample gradients of the per-sample
-    # cross-entropy, and L_task is a mean over the minibatch. 300 is chosen by a sweep over
-    # {100, 300, 1000} on permuted digits (5 tasks, default budget, 3 seeds;
-    # docs/strategies/ewc.md), the largest value that stays stable: the penalty adds curvature
-    # lambda * sum_k F_k, and SGD with momentum m diverges once lr * curvature > 2 (1 + m);
-    # at 1000 one seed in three diverged.
+    # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2, with F
+    # the *mean* over samples of squared per-sample gradients and L_task a minibatch mean
+    # (lambda is not portable between papers). 300: the largest value stable in a sweep on
+    # permuted digits (docs/strategies/ewc.md, "Choosing λ").
     ewc_lambda: float = 300.0
     # "true": labels sampled from the model's predictive distribution, y ~ softmax(logits)
     # (the Fisher of Kirkpatrick et al. 2017; "SAMPLE" in van de Ven 2025, "On the computation
@@ -90,13 +82,8 @@ class OnlineEWCParams(EWCParams):
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
 
 
-# Permuted MNIST (10 tasks), every budget: lambda 30 (docs/strategies/ewc.md).
-# - Default budget (SGD lr 0.01, momentum 0.9): 300 diverged for 1 of 3 seeds (EWC at task 10,
-#   online EWC too); 100 and 30 ran for every seed, 30 with the better ACC (0.837 vs 0.811). The
-#   penalty's curvature lambda * sum_k F_k grows with the tasks until SGD with momentum is
-#   unstable (lr * curvature > 2 (1 + m)).
-# - CLB's paper configuration (SGD lr 1e-3, no momentum, batch 256, 30 epochs): 300 gave ACC
-#   0.744 (3 seeds; each new task learnt less well), 30 and 3 gave 0.833 and 0.841 (seed 0).
+# Permuted MNIST (10 tasks), every budget: lambda 30, where 300 diverged or cost plasticity
+# (the sweeps: docs/strategies/ewc.md, "Choosing λ").
 EWC_DEFAULTS = SGD_DEFAULTS + (("permuted-mnist", "*", {"ewc_lambda": 30.0}),)
 
 
@@ -126,14 +113,13 @@ class EWC(SupervisedStrategy):
     description = "Elastic Weight Consolidation: Fisher-weighted quadratic anchor per past task"
     Params = EWCParams
     defaults = EWC_DEFAULTS
-    online: ClassVar[bool] = False
     # The Fisher of all-MemberLinear networks from layer inputs and output gradients (see the
     # module docstring); False forces the general per-sample path (tests compare the two).
     outer_product_fisher: ClassVar[bool] = True
 
     def setup(self, info, model_factory, seeds, device) -> None:
         super().setup(info, model_factory, seeds, device)
-        self.fisher_gens = [generator(seed, EWC_STREAM) for seed in seeds]
+        self.fisher_gens = [generator(seed, Stream.EWC_FISHER) for seed in seeds]
         # name -> [K, *param.shape]: K past tasks (EWC) or one running term (online EWC)
         self.fishers: dict[str, torch.Tensor] = {}
         self.anchors: dict[str, torch.Tensor] = {}
@@ -336,7 +322,6 @@ class OnlineEWC(EWC):
     description = "online EWC: one running Fisher (F <- gamma F + F_new) anchored at the last task"
     Params = OnlineEWCParams
     defaults = EWC_DEFAULTS
-    online = True
 
     def _add_term(self, fisher, anchors) -> None:
         gamma = self.params.gamma

@@ -1,9 +1,9 @@
 """Deep generative replay (DGR) with a per-member VAE, seed-batched.
 
-Random streams (see ``clbench.seeding``), one generator per member: ``GEN_INIT`` = 32 initialises
-the VAE, ``REPLAY_NOISE`` = 33 draws the latent codes and task ids of the solver's replayed
-samples, ``GEN_NOISE`` = 34 draws the VAE's replayed codes and reparameterisation noise,
-``GEN_SHUFFLE`` = 35 shuffles the VAE's epochs (the solver shuffles with ``SHUFFLE`` as naive).
+Random streams (``clbench.seeding.Stream``), one generator per member: ``GEN_INIT`` initialises
+the VAE, ``REPLAY_NOISE`` draws the latent codes and task ids of the solver's replayed samples,
+``GEN_NOISE`` the VAE's replayed codes and reparameterisation noise, ``GEN_SHUFFLE`` shuffles the
+VAE's epochs (the solver shuffles with ``SHUFFLE`` as naive).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +21,8 @@ from torch import nn
 from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
-from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-GEN_INIT, REPLAY_NOISE, GEN_NOISE, GEN_SHUFFLE = 32, 33, 34, 35
+from clbench.seeding import Stream, generator
+from clbench.strategies.base import SGD_DEFAULTS, Batch, Loop, SGDParams, SupervisedStrategy
 
 
 class MemberVAE(nn.Module):
@@ -71,13 +69,25 @@ class MemberVAE(nn.Module):
 @torch.no_grad()
 def init_vae(vae: MemberVAE, seeds: Sequence[int]) -> None:
     """PyTorch's default ``nn.Linear`` initialisation, member ``s`` from its own stream."""
-    gens = [generator(seed, GEN_INIT) for seed in seeds]
+    gens = [generator(seed, Stream.GEN_INIT) for seed in seeds]
     for module in vae.modules():
         if isinstance(module, MemberLinear):
             bound = 1 / math.sqrt(module.in_features)
             for s, gen in enumerate(gens):
                 nn.init.kaiming_uniform_(module.weight[s], a=math.sqrt(5), generator=gen)
                 nn.init.uniform_(module.bias[s], -bound, bound, generator=gen)
+
+
+@dataclasses.dataclass(frozen=True)
+class _GeneratorEpoch:
+    """One VAE epoch's draws, made before its steps: reparameterisation noise
+    ``[S, steps, B + R, latent]`` (real samples first), the replayed codes ``[S, steps, R, latent]``
+    (None on the first task), and the running sum of real-data reconstruction BCE per pixel."""
+
+    eps: torch.Tensor
+    z: torch.Tensor | None
+    steps: int
+    recon_sum: torch.Tensor  # [S], summed in place by each step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +156,7 @@ class GenerativeReplay(SupervisedStrategy):
     Params = GenerativeReplayParams
     defaults = SGD_DEFAULTS + (
         # 8x8 digits have ~290 training images per task: the VAE needs many more passes than
-        # the solver (measured in docs/strategies/generative_replay.md).
+        # the solver (docs/strategies/replay.md, "Measured (class-incremental, default budget)").
         ("*-digits", "default", {"gen_epochs": 100, "gen_hidden": 200}),
         ("*-digits", "paper", {"gen_epochs": 200, "gen_hidden": 200}),
         ("*-digits", "smoke", {"gen_epochs": 5, "gen_hidden": 64, "latent_dim": 8}),
@@ -160,9 +170,9 @@ class GenerativeReplay(SupervisedStrategy):
                              p.latent_dim)
         init_vae(self.gen, seeds)
         self.gen.to(device)
-        self.replay_gens = [generator(seed, REPLAY_NOISE) for seed in seeds]
-        self.noise_gens = [generator(seed, GEN_NOISE) for seed in seeds]
-        self.gen_shufflers = [generator(seed, GEN_SHUFFLE) for seed in seeds]
+        self.replay_gens = [generator(seed, Stream.REPLAY_NOISE) for seed in seeds]
+        self.noise_gens = [generator(seed, Stream.GEN_NOISE) for seed in seeds]
+        self.gen_shufflers = [generator(seed, Stream.GEN_SHUFFLE) for seed in seeds]
         self.prev_solver: nn.Module | None = None
         self.prev_gen: MemberVAE | None = None
         self.past_tasks: list[int] = []
@@ -221,11 +231,10 @@ class GenerativeReplay(SupervisedStrategy):
     def train(self, experience: Experience) -> None:
         data = experience.train
         self._set_stats(data)
-        t = len(self.past_tasks) + 1
-        if t > 1:
+        if self.past_tasks:
             self._past_classes = self.class_mask[self.past_tasks].any(0)
-        self._train_solver(data, t)
-        self._train_generator(data, t)
+        self.fit(data)  # the solver: prepare_epoch and training_step below
+        self.run_loop(self.generator_loop(), data)
         self.prev_solver = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.prev_gen = copy.deepcopy(self.gen).eval().requires_grad_(False)
         self.past_tasks.append(experience.task.index)
@@ -246,52 +255,64 @@ class GenerativeReplay(SupervisedStrategy):
         ce = -(target * log_q.masked_fill(~out.isfinite(), 0.0)).sum(-1)
         return ce.mean(1) * T * T
 
-    def _train_solver(self, data: TaskData, t: int) -> None:
+    # -- the solver's steps -------------------------------------------------------------------
+    def prepare_epoch(self, steps: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The epoch's replay draws, latent codes ``[S, steps, R, latent]`` then task ids
+        ``[S, steps, R]`` (None on the first task: nothing to replay)."""
+        if not self.past_tasks:
+            return None
         p = self.params
-        self.net.train()
-        optimizer = self.make_optimizer()
-        n, r = len(data), p.replay_batch_size or p.batch_size
-        steps = math.ceil(n / p.batch_size)
-        for _ in range(p.epochs):
-            order = self.epoch_order(n)
-            if t > 1:
-                z = self._randn(self.replay_gens, steps, r, p.latent_dim)
-                taus = self._task_ids(steps, r)
-            for i, start in enumerate(range(0, n, p.batch_size)):
-                x, y, tid = data.batch(order[:, start:start + p.batch_size])
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.loss(x, y, tid)
-                if t > 1:
-                    replayed = self._replay(z[:, i], taus[:, i])
-                    loss = loss / t + (1 - 1 / t) * self._replay_loss(*replayed)
-                loss.sum().backward()
-                optimizer.step()
+        r = p.replay_batch_size or p.batch_size
+        z = self._randn(self.replay_gens, steps, r, p.latent_dim)
+        return z, self._task_ids(steps, r)
 
-    def _train_generator(self, data: TaskData, t: int) -> None:
+    def training_step(self, batch: Batch, step: int, prepared: Any) -> torch.Tensor:
+        """``(1/t) CE(f(x), y) + (1 - 1/t) L_replay`` on the step's replayed samples."""
+        loss = self.loss(*batch)
+        if prepared is None:
+            return loss
+        t = len(self.past_tasks) + 1
+        z, taus = prepared
+        replayed = self._replay(z[:, step], taus[:, step])
+        return loss / t + (1 - 1 / t) * self._replay_loss(*replayed)
+
+    # -- the VAE's loop ----------------------------------------------------------------------
+    def generator_loop(self) -> Loop:
+        """The VAE's training: Adam at ``gen_lr``, its own shuffles, ``gen_epochs`` epochs."""
         p = self.params
-        self.gen.train()
-        optimizer = torch.optim.Adam(self.gen.parameters(), lr=p.gen_lr)
-        n, r, bs = len(data), p.replay_batch_size or p.batch_size, p.batch_size
-        steps = math.ceil(n / bs)
-        for _ in range(p.epochs if p.gen_epochs is None else p.gen_epochs):
-            order = torch.stack([torch.randperm(n, generator=g) for g in self.gen_shufflers])
-            order = order.to(self.device)
-            eps = self._randn(self.noise_gens, steps, bs + r, p.latent_dim)
-            z = self._randn(self.noise_gens, steps, r, p.latent_dim) if t > 1 else None
-            total = torch.zeros(data.members, device=self.device)
-            for i, start in enumerate(range(0, n, bs)):
-                x, _, _ = data.batch(order[:, start:start + bs])
-                b = x.shape[1]
-                pixels = self._pixels(x)
-                recon, kl = self.gen.elbo_terms(pixels, eps[:, i, :b])
-                loss = (recon + kl).mean(1) / self.input_dim
-                total += recon.detach().mean(1) / self.input_dim
-                if t > 1:
-                    with torch.no_grad():
-                        replayed = torch.sigmoid(self.prev_gen.decode(z[:, i]))
-                    recon_r, kl_r = self.gen.elbo_terms(replayed, eps[:, i, b:b + r])
-                    loss = loss / t + (1 - 1 / t) * (recon_r + kl_r).mean(1) / self.input_dim
-                optimizer.zero_grad(set_to_none=True)
-                loss.sum().backward()
-                optimizer.step()
-            self.gen_history.append(total / steps)
+        return Loop(
+            module=self.gen,
+            optimizer=torch.optim.Adam(self.gen.parameters(), lr=p.gen_lr),
+            shufflers=self.gen_shufflers,
+            batch_size=p.batch_size,
+            epochs=p.epochs if p.gen_epochs is None else p.gen_epochs,
+            step=self._generator_step,
+            prepare_epoch=self._prepare_generator_epoch,
+            end_epoch=self._end_generator_epoch,
+        )
+
+    def _prepare_generator_epoch(self, steps: int) -> _GeneratorEpoch:
+        p = self.params
+        r = p.replay_batch_size or p.batch_size
+        eps = self._randn(self.noise_gens, steps, p.batch_size + r, p.latent_dim)
+        z = self._randn(self.noise_gens, steps, r, p.latent_dim) if self.past_tasks else None
+        return _GeneratorEpoch(eps, z, steps, torch.zeros(len(self.seeds), device=self.device))
+
+    def _generator_step(self, batch: Batch, step: int, epoch: _GeneratorEpoch) -> torch.Tensor:
+        """The mixture of negative ELBOs per pixel, real data weighted ``1/t``."""
+        x = batch[0]
+        b = x.shape[1]
+        recon, kl = self.gen.elbo_terms(self._pixels(x), epoch.eps[:, step, :b])
+        loss = (recon + kl).mean(1) / self.input_dim
+        epoch.recon_sum.add_(recon.detach().mean(1) / self.input_dim)
+        if epoch.z is None:
+            return loss
+        t, r = len(self.past_tasks) + 1, epoch.z.shape[2]
+        with torch.no_grad():
+            replayed = torch.sigmoid(self.prev_gen.decode(epoch.z[:, step]))
+        # the replayed samples' noise follows the real ones' (b < batch_size in the last step)
+        recon_r, kl_r = self.gen.elbo_terms(replayed, epoch.eps[:, step, b:b + r])
+        return loss / t + (1 - 1 / t) * (recon_r + kl_r).mean(1) / self.input_dim
+
+    def _end_generator_epoch(self, epoch: _GeneratorEpoch) -> None:
+        self.gen_history.append(epoch.recon_sum / epoch.steps)

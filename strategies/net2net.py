@@ -2,8 +2,8 @@
 (Net2WiderNet) and deepening (Net2DeeperNet) of the mlp backbone before each new task.
 
 Randomness: member ``s`` draws its widening maps ``g`` from
-``clbench.seeding.generator(seed_s, NET2NET_GROW)`` and its symmetry-breaking noise from
-``generator(seed_s, NET2NET_GROW, 1)`` (stream id :data:`NET2NET_GROW` = 41), in a fixed order
+``clbench.seeding.generator(seed_s, Stream.NET2NET_GROW)`` and its symmetry-breaking noise from
+``generator(seed_s, Stream.NET2NET_GROW, 1)``, in a fixed order
 (per growth step, per hidden layer), so a member grows the same way whichever seeds share its
 group, and its maps do not depend on ``noise_std``.
 """
@@ -18,10 +18,8 @@ from torch import nn
 from clbench.experience import Experience
 from clbench.models import MLP, MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-NET2NET_GROW = 41  # seeding stream id of the widening maps and noise (0-2 are the harness's)
 
 
 def _linear_like(members: int, weight: torch.Tensor, bias: torch.Tensor) -> MemberLinear:
@@ -141,8 +139,8 @@ class Net2Net(SupervisedStrategy):
             self.net = model_factory(seeds, **kwargs)
         if not isinstance(self.net, MLP):
             raise ValueError("net2net needs the mlp backbone")
-        self.growers = [generator(seed, NET2NET_GROW) for seed in seeds]
-        self.noisers = [generator(seed, NET2NET_GROW, 1) for seed in seeds]
+        self.growers = [generator(seed, Stream.NET2NET_GROW) for seed in seeds]
+        self.noisers = [generator(seed, Stream.NET2NET_GROW, 1) for seed in seeds]
         self.bases = [layer.out_features for layer in self.net.hidden]
         self.maps: list[list[torch.Tensor]] = []  # per growth step, per hidden layer: [S, m]
         self.tasks_seen = 0

@@ -2,7 +2,7 @@
 connections from every earlier column.
 
 Randomness: column ``k`` of member ``s`` is initialised from
-``clbench.seeding.generator(seed_s, PNN_INIT, k)`` (stream id :data:`PNN_INIT` = 40), so a member's
+``clbench.seeding.generator(seed_s, Stream.PNN_INIT, k)``, so a member's
 columns do not depend on which other seeds share its group nor on how many columns exist.
 """
 
@@ -20,10 +20,8 @@ from torch import nn
 from clbench.experience import Experience
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
-from clbench.seeding import SHUFFLE, generator
+from clbench.seeding import Stream, generator
 from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-PNN_INIT = 40  # seeding stream id of the columns' initialisation (0-2 are the harness's)
 
 
 class BiasFreeMemberLinear(MemberLinear):
@@ -143,7 +141,7 @@ class ProgressiveNet(nn.Module):
         k = len(self.columns)
         for column in self.columns:
             column.freeze()
-        gens = [generator(seed, PNN_INIT, k) for seed in seeds]
+        gens = [generator(seed, Stream.PNN_INIT, k) for seed in seeds]
         column = Column(self.members, k, self.in_features, self.width, self.depth,
                         self.n_outputs, self.adapter, gens, self.alpha_init)
         self.columns.append(column.to(device))
@@ -175,7 +173,7 @@ class PNNParams(SGDParams):
     # Units per hidden layer of each column. 100 is the default of Avalanche's PNN
     # (avalanche.models.PNN, hidden_features_per_column=100); the paper's Atari columns are
     # convolutional and give no MLP width. Smaller than the 400-unit backbone so that T columns
-    # stay affordable (see the parameter formula in docs/strategies/pnn.md).
+    # stay affordable (the parameter cost formula in docs/strategies/expansion.md).
     column_width: int = 100
     # Hidden layers per column: the depth of the scenario's mlp backbone (2 x 400).
     depth: int = 2
@@ -244,19 +242,11 @@ class PNN(SupervisedStrategy):
         self.seeds = list(seeds)
         self.device = device
         self.class_mask = info.class_mask(device)
-        self.shufflers = [generator(seed, SHUFFLE) for seed in seeds]
+        self.shufflers = [generator(seed, Stream.SHUFFLE) for seed in seeds]
         p = self.params
         self.net = ProgressiveNet(len(seeds), math.prod(info.input_shape), info.n_outputs,
                                   p.column_width, p.depth, p.adapter, p.alpha_init)
         self.net.add_column(self.seeds, device)  # column 0 exists before the first task
-
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        p = self.params
-        params = [q for q in self.net.parameters() if q.requires_grad]  # the newest column
-        if p.optimizer == "adam":
-            return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum,
-                               weight_decay=p.weight_decay)
 
     def logits(self, x, task_ids):
         out = self.net(x, task_ids, n_columns=self.active + 1)
@@ -270,7 +260,7 @@ class PNN(SupervisedStrategy):
             raise RuntimeError(f"pnn learns tasks once each, in order: got task {t} "
                                f"with {n} column(s) built")
         self.active = t
-        self.fit(experience.train)
+        self.fit(experience.train)  # trainable_parameters(): the newest column only
 
     @torch.no_grad()
     def predict(self, x, task_ids):

@@ -1,23 +1,20 @@
 """Experience replay (ER) with a fixed episodic memory, seed-batched.
 
-Random streams (see ``clbench.seeding``): ``MEMORY_KEYS`` = 30 draws the reservoir keys of the
-samples seen, ``REPLAY_DRAW`` = 31 draws the memory minibatches; one generator per member.
+Random streams (``clbench.seeding.Stream``): ``MEMORY_KEYS`` draws the reservoir keys of the
+samples seen, ``REPLAY_DRAW`` the memory minibatches; one generator per member.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from clbench.experience import Experience, TaskData
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
-from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
-
-MEMORY_KEYS, REPLAY_DRAW = 30, 31
+from clbench.seeding import Stream, generator
+from clbench.strategies.base import SGD_DEFAULTS, Batch, SGDParams, SupervisedStrategy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +107,8 @@ class Replay(SupervisedStrategy):
 
     def setup(self, info, model_factory, seeds, device) -> None:
         super().setup(info, model_factory, seeds, device)
-        self.key_gens = [generator(seed, MEMORY_KEYS) for seed in seeds]
-        self.draw_gens = [generator(seed, REPLAY_DRAW) for seed in seeds]
+        self.key_gens = [generator(seed, Stream.MEMORY_KEYS) for seed in seeds]
+        self.draw_gens = [generator(seed, Stream.REPLAY_DRAW) for seed in seeds]
         self.memory: TaskData | None = None  # rows [S, W], W <= memory_size
         self.memory_keys: torch.Tensor | None = None  # [S, W] reservoir keys
         self.filled = torch.zeros(len(seeds), dtype=torch.long, device=device)  # valid per member
@@ -129,25 +126,21 @@ class Replay(SupervisedStrategy):
         filled = self.filled.view(-1, 1, 1)
         return (u * filled).long().clamp_(max=filled - 1).clamp_(min=0)
 
+    def prepare_epoch(self, steps: int) -> torch.Tensor | None:
+        """The epoch's memory positions (None while the memory is empty: the first task)."""
+        return None if self.memory is None else self.replay_positions(steps)
+
+    def training_step(self, batch: Batch, step: int, prepared: Any) -> torch.Tensor:
+        """ER's joint batch: the minibatch and ``replay_batch_size`` memory samples."""
+        x, y, t = batch
+        if prepared is not None:
+            xm, ym, tm = self.memory.batch(prepared[:, step])
+            x, y, t = torch.cat([x, xm], 1), torch.cat([y, ym], 1), torch.cat([t, tm], 1)
+        return self.loss(x, y, t)
+
     def train(self, experience: Experience) -> None:
-        data = experience.train
-        p = self.params
-        self.net.train()
-        optimizer = self.make_optimizer()
-        n = len(data)
-        steps = math.ceil(n / p.batch_size)
-        for _ in range(p.epochs):
-            order = self.epoch_order(n)
-            replay = None if self.memory is None else self.replay_positions(steps)
-            for i, start in enumerate(range(0, n, p.batch_size)):
-                x, y, t = data.batch(order[:, start:start + p.batch_size])
-                if replay is not None:
-                    xm, ym, tm = self.memory.batch(replay[:, i])
-                    x, y, t = torch.cat([x, xm], 1), torch.cat([y, ym], 1), torch.cat([t, tm], 1)
-                optimizer.zero_grad(set_to_none=True)
-                self.loss(x, y, t).sum().backward()
-                optimizer.step()
-        self.update_memory(data)
+        self.fit(experience.train)
+        self.update_memory(experience.train)
 
     # ---- memory ----------------------------------------------------------------------------
     @torch.no_grad()

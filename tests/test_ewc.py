@@ -11,8 +11,8 @@ from clbench.errors import ConfigError
 from clbench.experience import Experience
 from clbench.models import member_state
 from clbench.registry import STRATEGIES
-from clbench.seeding import generator
-from clbench.strategies.ewc import EWC_STREAM, sample_labels
+from clbench.seeding import Stream, generator
+from clbench.strategies.ewc import sample_labels
 
 
 def _setup(name, scenario="permuted-digits:n_tasks=2", seeds=(0,), params="", budget="smoke"):
@@ -35,7 +35,7 @@ def test_fisher_is_mean_squared_per_sample_gradient_of_each_member():
     # Reference: one sample, one member at a time, with ordinary autograd.
     train = data.train[0]
     for s, seed in enumerate(seeds):
-        positions = torch.randperm(len(train), generator=generator(seed, EWC_STREAM))[:6]
+        positions = torch.randperm(len(train), generator=generator(seed, Stream.EWC_FISHER))[:6]
         ref = {k: torch.zeros_like(p) for k, p in params.items()}
         for pos in positions.tolist():
             index = torch.full((len(seeds), 1), pos)
@@ -58,7 +58,7 @@ def test_outer_product_fisher_equals_the_per_sample_gradient_path(scenario, monk
     st.fit(data.train[0])
     assert st._linear_layers() is not None  # the MLP takes the outer-product path
     fast = st.fisher_information(data.train[0], "true")
-    st.fisher_gens = [generator(seed, EWC_STREAM) for seed in seeds]  # the same draws again
+    st.fisher_gens = [generator(seed, Stream.EWC_FISHER) for seed in seeds]  # the same draws again
     monkeypatch.setattr(type(st), "outer_product_fisher", False)
     slow = st.fisher_information(data.train[0], "true")
     assert set(fast) == set(slow)

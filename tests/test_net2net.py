@@ -8,8 +8,8 @@ import clbench.strategies.net2net  # noqa: F401  (registers "net2net")
 from clbench import api
 from clbench.errors import ConfigError
 from clbench.models import ModelFactory, member_state, parameter_count
-from clbench.seeding import generator
-from clbench.strategies.net2net import NET2NET_GROW, identity_layer, wider
+from clbench.seeding import Stream, generator
+from clbench.strategies.net2net import identity_layer, wider
 
 TASK = "split-digits:setting=task"
 SEEDS = [0, 5, 9]
@@ -22,8 +22,8 @@ def _mlp_params(d, widths, o):
 
 
 def _widen_all(net, extra, seeds, noise_std):
-    gens = [generator(s, NET2NET_GROW) for s in seeds]
-    noise_gens = [generator(s, NET2NET_GROW, 1) for s in seeds]
+    gens = [generator(s, Stream.NET2NET_GROW) for s in seeds]
+    noise_gens = [generator(s, Stream.NET2NET_GROW, 1) for s in seeds]
     maps = []
     for i in range(len(net.hidden)):
         last = i == len(net.hidden) - 1

@@ -17,6 +17,16 @@ def test_builtins_are_registered():
             "permuted-digits"} <= set(SCENARIOS.names())
 
 
+def test_each_params_class_name_means_one_thing():
+    # native ewc's EWCParams and avalanche.ewc's were once both "EWCParams", with other fields
+    by_name: dict[str, set[type]] = {}
+    for _, cls in STRATEGIES.items():
+        by_name.setdefault(cls.Params.__name__, set()).add(cls.Params)
+    assert {name: len(classes) for name, classes in by_name.items() if len(classes) > 1} == {}
+    avalanche = {cls.Params for name, cls in STRATEGIES.items() if name.startswith("avalanche.")}
+    assert all(params.__name__.startswith("Avalanche") for params in avalanche)
+
+
 def test_unknown_name_suggests():
     with pytest.raises(ConfigError) as exc:
         STRATEGIES.get("naiv")
