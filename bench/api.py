@@ -1,30 +1,29 @@
-"""The Python API behind the ``clbench`` command: plan, run, report, list."""
+"""The Python API behind the ``clbench`` command: plan, run, report, list.
+
+Only :func:`run` and :func:`prepare` train, so only they import torch (through the runner):
+``report``, ``compare``, ``gate`` and listings start in well under a second."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clbench.budget import BUDGETS
 from clbench.errors import ConfigError, DataError, ResultsError
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
-from clbench.results import ResultsStore
-from clbench.runner import (
-    Progress,
-    RunContext,
-    execute_group,
-    plan_groups,
-    resolve_device,
-    set_up_group,
-)
-from clbench.scenarios.data import DataConfig
-from clbench.seeding import seed_everything
+from clbench.results import InvalidResultError, ResultsStore
 from clbench.spec import RunSpec, make_specs, parse_seeds
 from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
+
+if TYPE_CHECKING:
+    from clbench.runner import Progress
 
 DEFAULT_RESULTS = "clbench-results"
 
@@ -37,6 +36,7 @@ class RunSummary:
     failed: int = 0
     diverged: int = 0
     without_data: int = 0  # runs not run because their dataset is missing
+    elsewhere: int = 0  # runs another process held the lock of: left to it
     not_run: list[str] = dataclasses.field(default_factory=list)  # why, once per dataset
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
@@ -80,12 +80,19 @@ def plan(
     return list(dict.fromkeys(specs)), notes
 
 
-def check_run_options(device: str = "auto", group_size: int | None = None):
-    """The run's device, after checking the options a run needs besides its specs (a dry run
-    checks them too: it answers whether the real run would start)."""
+def check_run_options(device: str = "auto", group_size: int | None = None,
+                      results: str | Path | None = None, dry_run: bool = False):
+    """The run's device, after checking the options a run needs besides its specs, before
+    anything trains (a dry run checks them too, writing nothing: it answers whether the real
+    run would start)."""
+    from clbench.runner import resolve_device
+
     if group_size is not None and group_size < 1:
         raise ConfigError(f"group size must be at least 1, got {group_size}")
-    return resolve_device(device)
+    resolved = resolve_device(device)
+    if results is not None:  # last: the real check creates the directory
+        ResultsStore(results).check_writable(create=not dry_run)
+    return resolved
 
 
 def run(
@@ -99,32 +106,77 @@ def run(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
-    each result is written as soon as its group finishes."""
-    ctx = RunContext(check_run_options(device, group_size),
+    each result is written as soon as it is assembled. Several processes may run on one store:
+    each run is taken by one of them (its lock), the others leave it and go on."""
+    from clbench.runner import RunContext, plan_groups
+    from clbench.scenarios.data import DataConfig
+
+    ctx = RunContext(check_run_options(device, group_size, results),
                      DataConfig.from_options(data_dir, download), ResultsStore(results))
+    ctx.store.remove_stale_temporaries()
     summary = RunSummary(planned=len(specs))
     done = set() if rerun else ctx.store.completed_hashes()  # one pass over the store
     pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
     for group in plan_groups(pending, group_size):
-        try:
-            group_results = execute_group(group, ctx, progress)
-        except DataError as exc:
-            summary.without_data += len(group)
-            message = str(exc)
-            if message not in summary.not_run:
-                summary.not_run.append(message)
-            continue
-        for result in group_results:
-            ctx.store.write(result)
-            summary.ran += 1
-            if result.error is not None:
-                summary.failed += 1
-                summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
-                                        f"{result.error.message}")
-            elif result.status == "diverged":
-                summary.diverged += 1
+        with _claimed(ctx.store, group, rerun, summary) as claimed:
+            if claimed:
+                _run_group(claimed, ctx, progress, summary)
     return summary
+
+
+@contextlib.contextmanager
+def _claimed(store: ResultsStore, group: list[RunSpec], rerun: bool, summary: RunSummary):
+    """The runs of ``group`` this process takes: their locks held until the block ends. A run
+    locked by another process is left to it; one that process stored meanwhile is done."""
+    from filelock import Timeout
+
+    taken, locks = [], []
+    try:
+        for spec in group:
+            lock = store.lock(spec.hash)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                summary.elsewhere += 1
+                continue
+            locks.append(lock)
+            if not rerun and store.completed(spec.hash):  # finished elsewhere since planning
+                summary.skipped += 1
+                continue
+            taken.append(spec)
+        yield taken
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run_group(group: list[RunSpec], ctx, progress, summary: RunSummary) -> None:
+    from clbench.runner import execute_group
+
+    try:
+        group_results = execute_group(group, ctx, progress)
+    except DataError as exc:
+        summary.without_data += len(group)
+        message = str(exc)
+        if message not in summary.not_run:
+            summary.not_run.append(message)
+        return
+    for result in group_results:
+        try:
+            ctx.store.write(result)  # a full disk raises: the suite stops, nothing is lost
+        except InvalidResultError as exc:  # this run's bug: recorded, the suite goes on
+            summary.ran += 1
+            summary.failed += 1
+            summary.failures.append(exc.message)
+            continue
+        summary.ran += 1
+        if result.error is not None:
+            summary.failed += 1
+            summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
+                                    f"{result.error.message}")
+        elif result.status == "diverged":
+            summary.diverged += 1
 
 
 def prepare(
@@ -152,6 +204,10 @@ def prepare(
     if STRATEGIES.get(spec.strategy).batched is False and len(seeds) != 1:
         raise ConfigError(f"{spec.strategy!r} trains one seed at a time",
                           hint="give a single seed")
+    from clbench.runner import resolve_device, set_up_group
+    from clbench.scenarios.data import DataConfig
+    from clbench.seeding import seed_everything
+
     seed_everything(seeds[0])
     return set_up_group(spec, seeds, resolve_device(device),
                         DataConfig.from_options(data_dir, download))
@@ -159,15 +215,20 @@ def prepare(
 
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
            generated_at: str | None = None, metadata: dict[str, Any] | None = None,
-           warn: Callable[[str], None] | None = None) -> dict[str, str]:
+           warn: Callable[[str], None] | None = None,
+           skipped: Callable[[str], None] | None = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
     ``generated_at`` and ``metadata`` freeze the report date and metadata entries (every
     reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
-    per stale cell (results of other versions than the current ones, not in the tables)."""
+    per stale cell (results of other versions than the current ones, not in the tables),
+    ``skipped`` with one line per document that could not be read (named, with the reason)."""
     from clbench.reports.aggregate import leaderboard_for
 
     loaded = ResultsStore(results).load()
+    if skipped:
+        for problem in loaded.problems:
+            skipped(problem)
     if warn:
         for stale in leaderboard_for(loaded, generated_at, metadata).stale:
             warn(stale.line())
@@ -183,14 +244,24 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
 
 
 def _write(path: str | Path, text: str) -> None:
+    """Write a report atomically: a full disk leaves the old file (or none), never a part."""
     if str(path) == "-":
         return
     target = Path(path)
+    tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc}") from exc
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}",
+                          hint="choose a writable path with free space") from exc
 
 
 def _leaderboard(results: str | Path, generated_at: str | None = None):

@@ -1,8 +1,9 @@
 """``clbench``: a thin command line over :mod:`clbench.api`.
 
 Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
-(unknown names, bad parameters, missing data, unreadable results); 130 interrupted (finished
-runs are kept: rerun to resume).
+(unknown names, bad parameters, missing data, unreadable results: ``report`` still writes its
+files from the documents it could read, names each one skipped on stderr and exits 2); 130
+interrupted (finished runs are kept: rerun to resume).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def cmd_run(args) -> int:
     specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget)
     for note in notes:
         err.print(f"note: {note}")
-    api.check_run_options(args.device, args.group_size)
+    api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run)
     if args.dry_run:
         for spec in specs:
             print(f"{spec.hash}  {spec.label()}")
@@ -151,6 +152,7 @@ def cmd_run(args) -> int:
         f"{summary.planned} planned: {summary.ran} ran, {summary.skipped} already done, "
         f"{summary.failed} failed, {summary.diverged} diverged"
         + (f", {summary.without_data} without data" if summary.without_data else "")
+        + (f", {summary.elsewhere} running in another process" if summary.elsewhere else "")
         + f"; results in {args.results}", markup=False)
     return summary.exit_code
 
@@ -163,13 +165,22 @@ def cmd_report(args) -> int:
     if not outputs:
         raise ClbenchError("no output requested",
                            hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
+    skipped: list[str] = []
     rendered = api.report(args.results, outputs,
-                          warn=lambda line: err.print(line, markup=False))
+                          warn=lambda line: err.print(line, markup=False),
+                          skipped=skipped.append)
     for name, path in outputs.items():
         if path == "-":
             print(rendered[name])
         else:
             err.print(f"wrote {name} report to {path}", markup=False)
+    for problem in skipped:
+        err.print(f"skipped: {problem}", markup=False)
+    if skipped:
+        # The report is written without them; the exit status says the store needs a look.
+        err.print(f"{len(skipped)} document(s) skipped: rerun them with `clbench run` (they "
+                  "are rerun and replaced) or remove them", markup=False)
+        return 2
     return 0
 
 

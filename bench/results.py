@@ -1,29 +1,63 @@
-"""The results store: one JSON document per run in a directory.
+"""The results store: one JSON document per run in a directory, safe for several writers.
 
-Documents are written atomically (a temporary file in the same directory, fsync, rename), as
-each run finishes, so an interrupted suite loses at most the runs in progress. The file name is
-the run spec's hash, which is only a lookup key: the document itself holds the spec, the run
-identity and every raw observation. The document's shape is :mod:`clbench.schema`'s: the store
-writes ``RunResult.to_json()`` and reads through ``schema.parse``, which migrates documents of
-older schemas in memory (their files are never rewritten).
+* **Atomic writes.** A document is written to a temporary file in the same directory (named
+  ``.tmp-<pid>-*.json``), fsynced and renamed over ``<spec hash>.json``, as each run finishes:
+  an interrupted suite loses at most the runs in progress, and a reader never sees half a
+  document. A writer removes the temporaries of processes that no longer exist.
+* **Readers take only ``<spec hash>.json``** (20 hex digits), only regular files (a FIFO never
+  blocks a report) of at most :data:`MAX_DOCUMENT_BYTES`, and each spec once: a leftover
+  temporary, a lock file or a second copy of a run is never counted.
+* **One run, one writer.** Before running, a process takes the run's lock (``<hash>.lock``,
+  an ``fcntl`` lock through the ``filelock`` package); a run whose lock another process holds
+  is left to it. The kernel releases the lock when its process dies, even by SIGKILL, so a lock
+  never outlives its owner.
+
+The file name is a lookup key only: the document holds the spec, the run identity and every
+raw observation, in :mod:`clbench.schema`'s shape. Documents of older schemas are migrated in
+memory (their files are never rewritten).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clbench.errors import ResultsError
 from clbench.schema import RunResult, parse, validate
 
+DOCUMENT_NAME = re.compile(r"^[0-9a-f]{20}\.json$")
+STRAY_NAME = re.compile(r"^[^.].*\.json$")  # visible .json files: results, or misplaced
+TEMPORARY_NAME = re.compile(r"^\.tmp-(?:(\d+)-)?.*\.json$")
+MAX_DOCUMENT_BYTES = 64 * 2**20  # a result is a few KiB; far larger is not one
+LEGACY_TEMPORARY_AGE_S = 600  # temporaries without a pid (older clbench): stale after this
+
+
+class InvalidResultError(ResultsError):
+    """A result the writer refused because it would not read back: a bug, not a full disk."""
+
 
 @dataclass
 class LoadedResults:
     runs: list[RunResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: what is wrong"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class ResultsStore:
@@ -33,19 +67,50 @@ class ResultsStore:
     def path(self, spec_hash: str) -> Path:
         return self.root / f"{spec_hash}.json"
 
+    # -- writing -------------------------------------------------------------------------------
+
+    def check_writable(self, create: bool = True) -> None:
+        """ResultsError, before anything runs, if results cannot be written here. ``create``:
+        make the directory and write a probe file (the real check); else only look at the
+        nearest existing folder (a dry run writes nothing)."""
+        hint = "choose a writable directory with --results"
+        if self.root.exists() and not self.root.is_dir():
+            raise ResultsError(f"cannot write results to {self.root}: it is not a directory",
+                               hint=hint)
+        if not create:
+            existing = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
+            if existing is None or not existing.is_dir() \
+                    or not os.access(existing, os.W_OK | os.X_OK):
+                raise ResultsError(f"cannot write results to {self.root}: {existing} is not "
+                                   "a writable directory", hint=hint)
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise ResultsError(f"cannot write results to {self.root}: {exc.strerror or exc}",
+                               hint=hint) from exc
+
     def write(self, result: RunResult) -> Path:
         doc = result.to_json()
         problem = validate(doc)
         if problem:  # a bug of the writer: never store what cannot be read back
-            raise ResultsError(f"refusing to store an invalid result for "
-                               f"{result.spec.label()}: {problem}")
+            raise InvalidResultError(f"refusing to store an invalid result for "
+                                     f"{result.spec.label()}: {problem}")
+        try:
+            text = json.dumps(doc, indent=1, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidResultError(f"cannot serialise the result of {result.spec.label()}: "
+                                     f"{exc}") from exc
+        target = self.path(result.spec_hash)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            target = self.path(result.spec_hash)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".tmp-{os.getpid()}-",
+                                       suffix=".json")
             try:
                 with os.fdopen(fd, "w") as f:
-                    json.dump(doc, f, indent=1, allow_nan=False)
+                    f.write(text)
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, target)
@@ -53,22 +118,72 @@ class ResultsStore:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise ResultsError(
-                f"cannot write results to {self.root}: {exc}",
-                hint="choose a writable directory with --results",
-            ) from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ResultsError(
+                    f"the disk holding {self.root} is full: the result of "
+                    f"{result.spec.label()} was not stored (every earlier result is)",
+                    hint="free some space, then run the same command again to resume") from exc
+            raise ResultsError(f"cannot write results to {self.root}: {exc}",
+                               hint="choose a writable directory with --results") from exc
         return target
+
+    def remove_stale_temporaries(self) -> int:
+        """Remove the temporary files of writers that died mid-write; how many."""
+        removed = 0
+        for path in self._entries(TEMPORARY_NAME):
+            pid = TEMPORARY_NAME.match(path.name).group(1)
+            try:
+                stale = (not _alive(int(pid))) if pid else \
+                    time.time() - path.stat().st_mtime > LEGACY_TEMPORARY_AGE_S
+                if stale:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # gone already, or not ours to remove
+                continue
+        return removed
+
+    def lock(self, spec_hash: str):
+        """The run's lock (``filelock.FileLock``, not yet acquired)."""
+        from filelock import FileLock
+
+        return FileLock(self.root / f"{spec_hash}.lock")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _entries(self, pattern: re.Pattern) -> Iterator[Path]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ResultsError(f"cannot list {self.root}: {exc}") from exc
+        for name in names:
+            if pattern.match(name):
+                yield self.root / name
 
     def read(self, path: Path) -> RunResult:
         """One document; ResultsError naming the file if it is unreadable or invalid."""
         try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ResultsError(f"{path}: not a readable JSON document ({exc})") from exc
+            info = os.stat(path)
+        except OSError as exc:
+            raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise ResultsError(f"{path}: not a regular file")
+        if info.st_size > MAX_DOCUMENT_BYTES:
+            raise ResultsError(f"{path}: {info.st_size:,} bytes is too large for a result")
+        try:
+            with open(path, "rb") as f:
+                doc = json.loads(f.read().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError: bad JSON, or an integer of thousands of digits
+            kind = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise ResultsError(f"{path}: not a readable JSON document ({kind})") from exc
         try:
             return parse(doc)
         except ResultsError as exc:
             raise ResultsError(f"{path}: {exc.message}", hint=exc.hint) from None
+        except RecursionError:
+            raise ResultsError(f"{path}: not a clbench result (nested too deeply)") from None
 
     def completed(self, spec_hash: str) -> bool:
         """True when a valid result exists that need not run again (ok or diverged: a failed
@@ -91,27 +206,32 @@ class ResultsStore:
         schema-1 document is named by the hash of a spec without component versions."""
         if not self.root.is_dir():
             return set()
-        done = set()
-        for path in sorted(self.root.glob("*.json")):
-            try:
-                result = self.read(path)
-            except ResultsError:
-                continue
-            if result.status != "failed":
-                done.add(result.spec_hash)
-        return done
+        return {r.spec_hash for r in self.load().runs if r.status != "failed"}
 
     def load(self) -> LoadedResults:
-        """Every valid document; each unreadable one is listed in ``problems`` by name."""
-        out = LoadedResults()
+        """Every valid document, one per spec; each unreadable one is listed in ``problems``
+        by name. Of two documents of one spec (a schema-1 file beside its rerun), the one
+        named by its own hash wins, else the later finished one."""
         if not self.root.is_dir():
             raise ResultsError(
                 f"no results directory at {self.root}",
                 hint="run `clbench run ...` first, or point --results at a results directory",
             )
-        for path in sorted(self.root.glob("*.json")):
+        out = LoadedResults()
+        for path in self._entries(STRAY_NAME):  # said, not silently passed over
+            if not DOCUMENT_NAME.match(path.name):
+                out.problems.append(f"{path}: not read: a result file is named by its spec "
+                                    "hash (20 hex digits).json")
+        by_spec: dict[str, tuple[tuple[bool, str], RunResult]] = {}
+        for path in self._entries(DOCUMENT_NAME):
             try:
-                out.runs.append(self.read(path))
+                result = self.read(path)
             except ResultsError as exc:
                 out.problems.append(exc.message)
+                continue
+            rank = (path.name == f"{result.spec_hash}.json", result.finished_at or "")
+            kept = by_spec.get(result.spec_hash)
+            if kept is None or rank > kept[0]:
+                by_spec[result.spec_hash] = (rank, result)
+        out.runs = [result for _, result in by_spec.values()]
         return out

@@ -354,18 +354,25 @@ def test_divergence_is_recorded_with_exit_status_0(tmp_path, capsys):
 
 def test_report_lists_corrupt_files_as_problems(store, tmp_path, capsys):
     good = {p.stem for p in stored(store)}
-    (store / "bad.json").write_text("this is {not json")
-    (store / "wrong_schema.json").write_text(json.dumps({"hello": "world", "schema_version": 1}))
+    bad, wrong = "b" * 20 + ".json", "c" * 20 + ".json"
+    (store / bad).write_text("this is {not json")
+    (store / wrong).write_text(json.dumps({"hello": "world", "schema_version": 1}))
+    (store / "notes.json").write_text("{}")  # not a result's name: said, not read
     out_file = tmp_path / "out.json"
     code, out, err = clbench(capsys, "report", "--results", store, "--json", out_file)
-    assert code == 0, err
+    # the report is written from the readable documents; exit 2 says some were skipped
+    assert code == 2, err
     assert out == ""
     report = json.loads(out_file.read_text())
     assert {run["spec_hash"] for run in report["runs"]} == good
     problems = report["problems"]
-    assert len(problems) == 2
-    assert any("bad.json" in p for p in problems)
-    assert any("wrong_schema.json" in p and "missing keys" in p for p in problems)
+    assert len(problems) == 3
+    assert any(bad in p for p in problems)
+    assert any(wrong in p and "missing keys" in p for p in problems)
+    assert any("notes.json" in p and "named by its spec hash" in p for p in problems)
+    for name in (bad, wrong, "notes.json"):
+        assert f"skipped: {store / name}" in flat(err)
+    assert "3 document(s) skipped" in flat(err)
 
 
 def test_run_replaces_a_corrupt_result(store, capsys):
@@ -385,10 +392,11 @@ def test_run_replaces_a_corrupt_result(store, capsys):
 def test_report_survives_a_document_with_wrong_types(store, capsys):
     doc = json.loads(stored(store)[0].read_text())
     doc["scenario"] = ["not", "an", "object"]
-    (store / "odd.json").write_text(json.dumps(doc))
+    odd = "d" * 20 + ".json"
+    (store / odd).write_text(json.dumps(doc))
     code, out, err = clbench(capsys, "report", "--results", store, "--json", "-")
-    assert code == 0, err
-    assert any("odd.json" in p for p in json.loads(out)["problems"])
+    assert code == 2, err
+    assert any(odd in p for p in json.loads(out)["problems"])
 
 
 # ---------------------------------------------------------------------------------------------
