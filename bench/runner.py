@@ -129,10 +129,15 @@ def _host_peak_bytes() -> int | None:
 
 
 @torch.no_grad()
-def evaluate(strategy, info: ScenarioInfo, tests: list[TaskData]) -> torch.Tensor:
-    """Test accuracy of every member on every task: float ``[S, T]``."""
+def evaluate(strategy, info: ScenarioInfo, tests: list[TaskData]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test accuracy of every member on every task, float ``[S, T]``, and whether each member's
+    logits were all finite, bool ``[S]`` (NaN or +inf: the member diverged; -inf is a class
+    ruled out, as the task-incremental mask does). Logits of the wrong shape are the
+    strategy's bug: a RuntimeError naming the shapes, never an accuracy computed from them."""
     mask = info.class_mask(tests[0].rows.device)
     accs = []
+    finite = torch.ones(tests[0].members, dtype=torch.bool, device=tests[0].rows.device)
     for data in tests:
         members, n = data.members, len(data)
         chunk = max(1, EVAL_SAMPLES_PER_CALL // members)
@@ -141,11 +146,19 @@ def evaluate(strategy, info: ScenarioInfo, tests: list[TaskData]) -> torch.Tenso
             index = torch.arange(start, min(start + chunk, n), device=data.rows.device)
             x, y, t = data.batch(index.expand(members, -1))
             logits = strategy.predict(x, t if info.task_id_at_test else None)
+            expected = (members, len(index), info.n_outputs)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+                got = tuple(logits.shape) if isinstance(logits, torch.Tensor) \
+                    else type(logits).__name__
+                raise RuntimeError(
+                    f"predict returned logits of shape {got}, expected {expected} (members, "
+                    f"inputs, the scenario's {info.n_outputs} outputs)")
+            finite &= ~(logits.isnan() | (logits == float("inf"))).flatten(1).any(1)
             if info.task_id_at_test:
                 logits = logits.masked_fill(~mask[t], float("-inf"))
             correct += (logits.argmax(-1) == y).sum(1)
         accs.append(correct / max(n, 1))
-    return torch.stack(accs, dim=1).float()
+    return torch.stack(accs, dim=1).float(), finite.cpu()
 
 
 def _finite_members(model: torch.nn.Module, members: int) -> torch.Tensor:
@@ -235,8 +248,10 @@ def measure_group(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
         _train_and_evaluate(specs, ctx, m, progress)
     except ClbenchError:
         raise  # bad input: nothing was measured, nothing is stored
-    except Exception as exc:
-        m.error = RunError(type=type(exc).__name__, message=str(exc),
+    except (Exception, SystemExit) as exc:  # sys.exit in a strategy fails its run, not the suite
+        message = f"the strategy called sys.exit({exc.code!r})" \
+            if isinstance(exc, SystemExit) else str(exc)
+        m.error = RunError(type=type(exc).__name__, message=message,
                            traceback=traceback.format_exc(limit=20))
     _sync(ctx.device)
     m.wall_time = time.perf_counter() - m.t_start
@@ -270,10 +285,13 @@ def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasureme
             if not finite[s] and m.diverged_after[s] is None:
                 m.diverged_after[s] = t
         t0 = time.perf_counter()
-        row = evaluate(strategy, info, data.test).cpu()
+        row, finite_logits = evaluate(strategy, info, data.test)
+        row = row.cpu()
         _sync(device)
         m.eval_times[t] = time.perf_counter() - t0
         for s in range(S):
+            if not finite_logits[s] and m.diverged_after[s] is None:
+                m.diverged_after[s] = t
             if m.diverged_after[s] is None:
                 m.accuracy[s, t] = row[s]
         m.param_counts[t] = parameter_count(model)

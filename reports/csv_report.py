@@ -48,6 +48,20 @@ def csv_rows(lb: Leaderboard) -> list[dict[str, Any]]:
     return rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell safe to open in a spreadsheet: a text cell that a spreadsheet would run as a
+    formula (it starts with = + - @, a tab or a carriage return) gets a leading ``'``, as OWASP
+    recommends against CSV injection. Numbers stay numbers (a negative BWT is not text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(lb: Leaderboard) -> str:
     columns = list(BASE_COLUMNS)
     for m in METRICS:
@@ -56,7 +70,7 @@ def render_csv(lb: Leaderboard) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in csv_rows(lb):
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

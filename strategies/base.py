@@ -108,6 +108,11 @@ class SGDParams:
     def validate(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.epochs < 0:
             raise ValueError("lr must be > 0, batch_size >= 1 and epochs >= 0")
+        # torch refuses these only when the optimiser is built, after the data is loaded
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
 
 # Literature defaults shared by the native strategies (see docs/strategies.md):

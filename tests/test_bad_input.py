@@ -258,3 +258,190 @@ def test_a_plugin_with_its_own_name_runs_by_its_path(tmp_path, capsys, monkeypat
     code, out, err = clbench(capsys, *RUN, *DIGITS, "--strategy",
                              "clbench_test_plugins:OwnName", "--results", tmp_path / "r")
     assert_clear(code, 0, out, err, ["1 planned: 1 ran"])
+
+
+# --- plugins that misbehave while running: a failed or diverged run, never a silent ok ----------
+TESTS_DIR = __import__("pathlib").Path(__file__).parent
+RUNTIME = {
+    "sys.exit(0) in train": ("ExitZero", 1, "failed", ["the strategy called sys.exit(0)"]),
+    "sys.exit(3) in train": ("ExitThree", 1, "failed", ["the strategy called sys.exit(3)"]),
+    "too few logits": ("ShortLogits", 1, "failed",
+                       ["predict returned logits of shape (1, 64, 3)", "expected (1, 64, 10)"]),
+    "NaN logits": ("NaNLogits", 0, "diverged", ["1 diverged"]),
+}
+
+
+@pytest.mark.parametrize("plugin, code_expected, status, words",
+                         [pytest.param(*v, id=k) for k, v in RUNTIME.items()])
+def test_misbehaving_plugins(plugin, code_expected, status, words, tmp_path, capsys,
+                             monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    results = tmp_path / "r"
+    # the plugin first, then a good run: the suite goes on after the plugin's failure
+    code, out, err = clbench(capsys, *RUN, *DIGITS, "--strategy",
+                             f"clbench_test_plugins:{plugin}", *NAIVE, "--results", results)
+    assert_clear(code, code_expected, out, err, [*words, "2 planned: 2 ran"])
+    docs = [json.loads(p.read_text()) for p in results.glob("*.json")]
+    by_strategy = {d["spec"]["strategy"]: d for d in docs}
+    assert by_strategy[f"clbench_test_plugins:{plugin}"]["status"] == status
+    assert by_strategy["naive"]["status"] == "ok"
+
+
+# --- results documents, as received from elsewhere ---------------------------------------------
+GOLDEN = TESTS_DIR / "golden" / "results"
+
+
+def _golden_doc() -> dict:
+    import json
+
+    return json.loads(sorted(GOLDEN.glob("*.json"))[0].read_text())
+
+
+def _with(path: str, value):
+    def change(doc):
+        *parents, last = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        node[last] = value
+        return doc
+    return change
+
+
+HOSTILE = {
+    "not json": b"this is {not json",
+    "empty file": b"",
+    "binary": b"\x00\xff\xfe\x80" * 64,
+    "nested 10,000 deep": b"[" * 10_000 + b"]" * 10_000,
+    "object nested deep": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "5000-digit integer": b'{"schema_version": ' + b"9" * 5000 + b"}",
+    "a list": b"[1, 2, 3]",
+    "a string": b'"hello"',
+    "null": b"null",
+    "seed a list": _with("spec.seed", [0, 1]),
+    "seed a dict": _with("spec.seed", {"a": 1}),
+    "seed a bool": _with("spec.seed", True),
+    "scenario params a list": _with("spec.scenario_params", [1, 2]),
+    "strategy params a string": _with("spec.strategy_params", "lr=1"),
+    "accuracy true": lambda d: {**d, "accuracy_matrix": [[True] * len(r)
+                                                         for r in d["accuracy_matrix"]]},
+    "accuracy strings": lambda d: {**d, "accuracy_matrix": [["0.5"] * len(r)
+                                                            for r in d["accuracy_matrix"]]},
+    "accuracy above one": lambda d: {**d, "accuracy_matrix": [[5.0] * len(r)
+                                                              for r in d["accuracy_matrix"]]},
+    "matrix ragged": lambda d: {**d, "accuracy_matrix": [[0.1], [0.2, 0.3]]},
+    "matrix empty": _with("accuracy_matrix", []),
+    "unknown status": _with("status", "great"),
+    "schema from the future": _with("schema_version", 99),
+    "schema a string": _with("schema_version", "2"),
+    "hash mismatch": _with("spec_hash", "0" * 20),
+    "param counts text": _with("param_counts", "many"),
+    "identity a list": _with("identity", [1]),
+    "missing spec": lambda d: {k: v for k, v in d.items() if k != "spec"},
+}
+
+
+@pytest.mark.parametrize("content", [pytest.param(v, id=k) for k, v in HOSTILE.items()])
+def test_hostile_documents_are_skipped_by_name(content, tmp_path, capsys):
+    import json
+    import shutil
+
+    results = tmp_path / "r"
+    shutil.copytree(GOLDEN, results)
+    bad = results / ("e" * 20 + ".json")
+    bad.write_bytes(content if isinstance(content, bytes)
+                    else json.dumps(content(_golden_doc())).encode())
+    code, out, err = clbench(capsys, "report", "--results", results, "--json", "-")
+    assert_clear(code, 2, "", err, [f"skipped: {bad}", "1 document(s) skipped"])
+    assert len(json.loads(out)["runs"]) == 18  # everything else is still reported
+
+
+def test_special_files_never_block_or_count(tmp_path, capsys):
+    """A FIFO, a directory and a device link named like results, an oversized file, a complete
+    temporary left by a killed write and a lock file: the report neither hangs nor counts
+    them twice."""
+    import json
+    import os
+    import shutil
+    import signal
+
+    results = tmp_path / "r"
+    shutil.copytree(GOLDEN, results)
+    os.mkfifo(results / ("f" * 20 + ".json"))
+    (results / ("a" * 20 + ".json")).mkdir()
+    (results / ("9" * 20 + ".json")).symlink_to("/dev/zero")
+    with open(results / ("8" * 20 + ".json"), "wb") as f:
+        f.truncate(65 * 2**20)  # sparse: 65 MiB of nothing
+    first = sorted(GOLDEN.glob("*.json"))[0]
+    shutil.copy(first, results / f".tmp-{2**22 + 7}-killed.json")  # a write killed mid-rename
+    (results / f"{first.stem}.lock").write_text("")
+    signal.alarm(60)  # a blocking read fails the test instead of hanging it
+    try:
+        code, out, err = clbench(capsys, "report", "--results", results, "--json", "-")
+    finally:
+        signal.alarm(0)
+    assert_clear(code, 2, "", err, ["not a regular file", "is too large for a result",
+                                    "4 document(s) skipped"])
+    runs = json.loads(out)["runs"]
+    assert len(runs) == 18 and len({r["spec_hash"] for r in runs}) == 18
+
+
+def test_csv_cells_cannot_run_as_formulas(tmp_path, capsys):
+    import csv
+    import json
+    import shutil
+
+    from clbench.schema import parse
+    from clbench.spec import RunSpec
+
+    results = tmp_path / "r"
+    shutil.copytree(GOLDEN, results)
+    payloads = ["=cmd|' /C calc'!A0", "@HYPERLINK(\"http://x\")", "+1+1", "-2+3", "\tx", "\ry"]
+    for i, name in enumerate(payloads):
+        doc = _golden_doc()
+        doc["spec"]["strategy"] = name
+        doc["spec_hash"] = RunSpec.from_json(doc["spec"]).hash
+        (results / f"{doc['spec_hash']}.json").write_text(json.dumps(doc))
+        assert parse(doc).spec.strategy == name, i
+    target = tmp_path / "board.csv"  # a file: stdout capture would translate the CR
+    code, out, err = clbench(capsys, "report", "--results", results, "--csv", target)
+    assert code == 0, err
+    with open(target, newline="") as f:
+        rows = list(csv.DictReader(f))
+    strategies = {r["strategy"] for r in rows}
+    for name in payloads:
+        assert "'" + name in strategies
+    assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for r in rows for v in r.values())
+    # numbers are not text: a negative BWT stays a number
+    assert any(r["bwt_mean"].startswith("-0.") for r in rows)
+
+
+def test_report_to_a_closed_pipe_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = (f"{sys.executable} -m clbench.cli report --results {GOLDEN} --markdown - | head -1")
+    out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("#") and "Traceback" not in out.stderr, out.stderr
+
+
+def test_report_compare_and_gate_never_import_torch():
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from clbench import cli
+for argv in (["report", "--results", {str(GOLDEN)!r}, "--markdown", "-", "--csv", "-",
+              "--json", "-", "--html", "-"],
+             ["compare", "--candidate", "joint", "--results", {str(GOLDEN)!r}],
+             ["gate", "--baseline", {str(GOLDEN)!r}, "--current", {str(GOLDEN)!r}],
+             ["list", "suites"], ["list", "budgets"]):
+    assert cli.main(argv) in (0, 1), argv
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
