@@ -252,7 +252,7 @@ def _write(path: str | Path, text: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", newline="") as f:  # the text's own line ends (CSV: CRLF)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

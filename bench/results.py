@@ -7,10 +7,11 @@
 * **Readers take only ``<spec hash>.json``** (20 hex digits), only regular files (a FIFO never
   blocks a report) of at most :data:`MAX_DOCUMENT_BYTES`, and each spec once: a leftover
   temporary, a lock file or a second copy of a run is never counted.
-* **One run, one writer.** Before running, a process takes the run's lock (``<hash>.lock``,
+* **One run, one writer.** Before running, a process takes the run's lock (``.<hash>.lock``,
   an ``fcntl`` lock through the ``filelock`` package); a run whose lock another process holds
   is left to it. The kernel releases the lock when its process dies, even by SIGKILL, so a lock
-  never outlives its owner.
+  never outlives its owner. Lock files stay (empty, hidden): deleting one that another process
+  has opened would let two processes hold "the" lock.
 
 The file name is a lookup key only: the document holds the spec, the run identity and every
 raw observation, in :mod:`clbench.schema`'s shape. Documents of older schemas are migrated in
@@ -146,7 +147,7 @@ class ResultsStore:
         """The run's lock (``filelock.FileLock``, not yet acquired)."""
         from filelock import FileLock
 
-        return FileLock(self.root / f"{spec_hash}.lock")
+        return FileLock(self.root / f".{spec_hash}.lock")
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -67,7 +67,8 @@ def render_csv(lb: Leaderboard) -> str:
     for m in METRICS:
         columns += [f"{m.key}_mean", f"{m.key}_std", f"{m.key}_n", f"{m.key}_ci95"]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    # RFC 4180's CRLF: a CR inside a text cell is then quoted, not a row break
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in csv_rows(lb):
         writer.writerow({k: csv_cell(v) for k, v in row.items()})
