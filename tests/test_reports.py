@@ -447,3 +447,18 @@ def test_gate_bad_input_exits_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         cli.main(["gate", "--baseline", str(good), "--current", str(good), "--max-drop", "x"])
     assert exc.value.code == 2
+
+
+def test_ranks_and_t_quantiles_match_scipy_stats():
+    """The report avoids importing scipy.stats (start-up time): its replacements agree."""
+    import numpy as np
+    from scipy import stats
+
+    from clbench.reports.aggregate import _t_quantile, average_ranks
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        values = rng.integers(0, 5, size=int(rng.integers(1, 12))).astype(float)
+        assert average_ranks(values).tolist() == stats.rankdata(values, "average").tolist()
+    for dof in (1, 2, 4, 9, 29, 100):
+        assert _t_quantile(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-12)
