@@ -149,3 +149,20 @@ def test_a_read_only_results_directory_is_refused(tmp_path, capsys):
     code = cli.main(["run", "--scenario", "split-digits", "--strategy", "naive", "--budget",
                      "smoke", "--device", "cpu", "--results", str(results)])
     assert code == 2 and "cannot write results" in capsys.readouterr().err
+
+
+def test_a_result_that_cannot_be_stored_fails_its_run_and_the_suite_goes_on(tmp_path, capsys,
+                                                                          monkeypatch):
+    """A writer's bug for one run (here: every result of joint fails validation) is that run's
+    failure; the other groups still run and are stored."""
+    import clbench.results as results_module
+
+    real = results_module.validate
+    monkeypatch.setattr(results_module, "validate",
+                        lambda doc: "broken" if doc["spec"]["strategy"] == "joint" else real(doc))
+    results = tmp_path / "results"
+    code = cli.main(["run", "--scenario", "split-digits", "--strategy", "joint", "--strategy",
+                     "naive", "--budget", "smoke", "--device", "cpu", "--results", str(results)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "refusing to store an invalid result" in err
+    assert [d["spec"]["strategy"] for d in documents(results)] == ["naive"]
