@@ -141,7 +141,7 @@ def _claimed(store: ResultsStore, group: list[RunSpec], rerun: bool, summary: Ru
                 summary.elsewhere += 1
                 continue
             locks.append(lock)
-            if not rerun and store.completed(spec.hash):  # finished elsewhere since planning
+            if not rerun and store.stored(spec.hash):  # finished elsewhere since planning
                 summary.skipped += 1
                 continue
             taken.append(spec)

@@ -190,16 +190,19 @@ class ResultsStore:
         """True when a valid result exists that need not run again (ok or diverged: a failed
         run is retried, a corrupt file is rerun and replaced). A document migrated from an
         older schema counts under its recomputed hash, whatever its file is named."""
+        return self.stored(spec_hash) or spec_hash in self.completed_hashes()
+
+    def stored(self, spec_hash: str) -> bool:
+        """True when ``<spec_hash>.json`` holds a valid result that need not run again: one
+        file read (what a writer checks after taking a run's lock)."""
         path = self.path(spec_hash)
-        if path.exists():
-            try:
-                result = self.read(path)
-            except ResultsError:
-                result = None
-            if result is not None and result.spec_hash == spec_hash \
-                    and result.status != "failed":
-                return True
-        return spec_hash in self.completed_hashes()
+        if not path.exists():
+            return False
+        try:
+            result = self.read(path)
+        except ResultsError:
+            return False
+        return result.spec_hash == spec_hash and result.status != "failed"
 
     def completed_hashes(self) -> set[str]:
         """The spec hashes of every result that need not run again, from one pass over the

@@ -42,6 +42,7 @@ def layer(module: str) -> tuple[int, str]:
 def imports(path: Path, module: str) -> list[tuple[int, str]]:
     """(line, imported clbench module) of every import in the file, wherever it stands."""
     package = module if path.stem == "__init__" else module.rpartition(".")[0]
+    known = modules()
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -52,7 +53,6 @@ def imports(path: Path, module: str) -> list[tuple[int, str]]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base]) if base else ".".join(anchor)
             names = [f"{base}.{a.name}" for a in node.names]
-            known = modules()
             # "from clbench import api" imports the module clbench.api
             found += [(node.lineno, n if n in known else base) for n in names]
     return [(line, name) for line, name in found if name.split(".")[0] == "clbench"]
