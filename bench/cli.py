@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -26,12 +27,16 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one
 
 
 class ProgressBar:
-    """Runs and tasks done, on stderr; silent when stderr is not a terminal."""
+    """Runs and tasks done, on stderr: a bar on a terminal; elsewhere (CI logs, pipes) one line
+    per finished group: what ran, its seeds, status, mean ACC, time, runs left and an ETA."""
 
     def __init__(self, total_runs: int):
+        self.total, self.finished = total_runs, 0
+        self.start = time.monotonic()
+        self.lines = not err.is_terminal
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err, disable=not err.is_terminal, transient=False,
+            TimeElapsedColumn(), console=err, disable=self.lines, transient=False,
         )
         self.runs = self.bar.add_task("runs", total=total_runs)
         self.tasks = self.bar.add_task("tasks", total=1, visible=False)
@@ -44,16 +49,39 @@ class ProgressBar:
         return self.bar.__exit__(*exc)
 
     def group_started(self, specs, n_tasks):
-        first = specs[0]
-        seeds = ",".join(str(s.seed) for s in specs)
+        self.group_start = time.monotonic()
         self.bar.reset(self.tasks, total=n_tasks, visible=True,
-                       description=f"  {first.strategy} on {first.scenario} [seeds {seeds}]")
+                       description=f"  {_group_label(specs)}")
 
     def task_done(self, specs, task):
         self.bar.advance(self.tasks)
 
     def group_done(self, specs, results):
         self.bar.advance(self.runs, len(specs))
+        self.finished += len(specs)
+        if not self.lines:
+            return
+        statuses = sorted({r.status for r in results})
+        finals = [r.accuracy_matrix[-1] for r in results if r.status == "ok"]
+        accs = [sum(row) / len(row) for row in finals if row and None not in row]
+        acc = f"ACC {sum(accs) / len(accs):.3f}" if accs else "ACC n/a"
+        elapsed = time.monotonic() - self.start
+        left = self.total - self.finished
+        eta = f", ETA {_duration(elapsed / self.finished * left)}" if left else ""
+        err.print(f"{_group_label(specs)}: {'/'.join(statuses)}, {acc}, "
+                  f"{_duration(time.monotonic() - self.group_start)}; {self.finished}/"
+                  f"{self.total} runs done, {left} left{eta}", markup=False)
+
+
+def _group_label(specs) -> str:
+    first = specs[0]
+    seeds = ",".join(str(s.seed) for s in specs)
+    return f"{first.strategy} on {first.scenario} [seeds {seeds}]"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

@@ -496,3 +496,15 @@ def test_dry_run_prints_one_line_per_run_and_writes_nothing(tmp_path, capsys):
         for sc in ("split-digits", "permuted-digits") for seed in "012"}
     assert not results.exists()
     assert SUMMARY.search(flat(err)) is None  # nothing ran
+
+
+def test_outside_a_terminal_each_finished_group_prints_one_line(tmp_path, capsys):
+    code, _, err = clbench(capsys, *RUN, "--scenario", "split-digits", "--strategy", "naive",
+                           "--strategy", "joint", "--seeds", "0,1", "--results", tmp_path / "r")
+    assert code == 0
+    lines = [line for line in err.splitlines() if "runs done" in line]
+    assert len(lines) == 2, err
+    assert re.fullmatch(r"naive on split-digits \[seeds 0,1\]: ok, ACC 0\.\d{3}, [\d.]+s; "
+                        r"2/4 runs done, 2 left, ETA [\dms.]+", lines[0]), lines[0]
+    assert lines[1].startswith("joint on split-digits [seeds 0,1]: ok, ACC ")
+    assert lines[1].endswith("4/4 runs done, 0 left")
