@@ -293,6 +293,8 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
                 f"current cell incomplete ({new[key][1].n_ok}/{new[key][1].n_total} seeds)"
         rows.append(GateRow(scenario, cell.label, ma, mb, change, p, len(a), len(b), verdict,
                             note, versions))
+    # regressions first (what a nightly reader looks for), then the rest in table order
+    rows.sort(key=lambda r: r.verdict != "regression")
     return GateResult(metric, float(max_drop), float(alpha), rows)
 
 

@@ -394,6 +394,16 @@ def test_gate_planted_regression_fails(capsys, tmp_path):
     assert "| naive |" in line and "-0.100" in line
 
 
+def test_gate_lists_regressions_first(capsys, tmp_path):
+    # "naive" sorts after "joint" and "a-method", but its regression comes first
+    old = {("s1", "a-method"): STEADY, ("s1", "joint"): STEADY, ("s1", "naive"): STEADY}
+    new = {**old, ("s1", "naive"): [v - 0.1 for v in STEADY]}
+    code, out, _ = run_gate(capsys, tmp_path, old, new)
+    assert code == 1
+    rows = [ln for ln in out.splitlines() if ln.startswith("| s1")]
+    assert [r.split("|")[2].strip() for r in rows] == ["naive", "a-method", "joint"], rows
+
+
 def test_gate_improvement_passes(capsys, tmp_path):
     old = {("s1", "naive"): STEADY}
     new = {("s1", "naive"): [v + 0.05 for v in STEADY]}
