@@ -252,6 +252,9 @@ def _write(path: str | Path, text: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fd, 0o666 & ~umask)  # as an ordinary write would (mkstemp makes it 0600)
         with os.fdopen(fd, "w", newline="") as f:  # the text's own line ends (CSV: CRLF)
             f.write(text)
             f.flush()

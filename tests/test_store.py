@@ -166,3 +166,15 @@ def test_a_result_that_cannot_be_stored_fails_its_run_and_the_suite_goes_on(tmp_
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "refusing to store an invalid result" in err
     assert [d["spec"]["strategy"] for d in documents(results)] == ["naive"]
+
+
+def test_a_report_file_gets_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary; the report must still be readable by
+    others (a web server publishing it), as a plain write under the umask makes it."""
+    target = tmp_path / "board.html"
+    umask = os.umask(0o022)
+    try:
+        api.report(REPO / "tests" / "golden" / "results", {"html": target})
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
