@@ -23,6 +23,7 @@ from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
 
 if TYPE_CHECKING:
+    from clbench.executors import Executor
     from clbench.runner import Progress
 
 DEFAULT_RESULTS = "clbench-results"
@@ -81,15 +82,21 @@ def plan(
 
 
 def check_run_options(device: str = "auto", group_size: int | None = None,
-                      results: str | Path | None = None, dry_run: bool = False):
-    """The run's device, after checking the options a run needs besides its specs, before
-    anything trains (a dry run checks them too, writing nothing: it answers whether the real
-    run would start)."""
+                      results: str | Path | None = None, dry_run: bool = False,
+                      executor: Executor | None = None):
+    """Checks the options a run needs besides its specs, before anything trains (a dry run
+    checks them too, writing nothing: it answers whether the real run would start). Returns
+    the run's device under the local executor (``executor`` None or local); another executor
+    checks ``device`` for its workers, which resolve it where they run (returns None)."""
     from clbench.runner import resolve_device
 
     if group_size is not None and group_size < 1:
         raise ConfigError(f"group size must be at least 1, got {group_size}")
-    resolved = resolve_device(device)
+    if executor is None or executor.name == "local":
+        resolved = resolve_device(device)
+    else:
+        executor.check_device(device)
+        resolved = None
     if results is not None:  # last: the real check creates the directory
         ResultsStore(results).check_writable(create=not dry_run)
     return resolved
@@ -104,25 +111,113 @@ def run(
     rerun: bool = False,
     group_size: int | None = None,
     progress: Progress | None = None,
+    executor: str | Executor = "local",
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
-    each run is taken by one of them (its lock), the others leave it and go on."""
-    from clbench.runner import RunContext, plan_groups
-    from clbench.scenarios.data import DataConfig
+    each run is taken by one of them (its lock), the others leave it and go on.
 
-    ctx = RunContext(check_run_options(device, group_size, results),
-                     DataConfig.from_options(data_dir, download), ResultsStore(results))
-    ctx.store.remove_stale_temporaries()
+    ``executor`` trains the groups: ``"local"`` (in this process, one after another),
+    ``"ray"`` (a local Ray instance with default options) or an executor from
+    :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
+    gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
+    each run's lock while its group is in flight."""
+    from clbench.executors import Job, make_executor
+    from clbench.runner import plan_groups
+
+    chosen = make_executor(executor) if isinstance(executor, str) else executor
+    check_run_options(device, group_size, results, executor=chosen)
+    store = ResultsStore(results)
+    store.remove_stale_temporaries()
     summary = RunSummary(planned=len(specs))
-    done = set() if rerun else ctx.store.completed_hashes()  # one pass over the store
+    done = set() if rerun else store.completed_hashes()  # one pass over the store
     pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
-    for group in plan_groups(pending, group_size):
-        with _claimed(ctx.store, group, rerun, summary) as claimed:
-            if claimed:
-                _run_group(claimed, ctx, progress, summary)
+    if not pending:
+        return summary
+    held: dict[tuple[str, ...], contextlib.ExitStack] = {}  # in-flight group -> its locks
+
+    def claimed_groups():  # pulled by the executor as it has room: locks taken just in time
+        for group in plan_groups(pending, group_size):
+            locks = contextlib.ExitStack()
+            claimed = locks.enter_context(_claimed(store, group, rerun, summary))
+            if not claimed:
+                locks.close()
+                continue
+            held[tuple(s.hash for s in claimed)] = locks
+            yield claimed
+
+    chosen.open(Job(device, None if data_dir is None else str(data_dir), download))
+    try:
+        with contextlib.closing(chosen.execute(claimed_groups(), progress)) as finished:
+            for group, outcome in finished:
+                try:
+                    _record(group, outcome, store, summary)
+                finally:
+                    held.pop(tuple(s.hash for s in group)).close()
+    finally:
+        for locks in held.values():
+            locks.close()
+        chosen.close()
     return summary
+
+
+@dataclasses.dataclass
+class Estimate:
+    """A dry run's time estimate, from measurements only: the wall times of groups of the same
+    scenario, strategy and budget already in the results store (any version, any device)."""
+
+    runs: int
+    groups: int
+    measured_groups: int  # groups with a stored measurement of their cell
+    seconds: float  # sum of those groups' median stored wall times, one after another
+    devices: list[str]  # the devices the stored measurements ran on
+    store: str
+
+    def line(self) -> str:
+        head = f"{self.runs} runs in {self.groups} groups"
+        if not self.measured_groups:
+            return (f"{head}; no estimate: {self.store} holds no result of these cells to "
+                    "time them by (run a few seeds first, then --dry-run again)")
+        on = ", ".join(self.devices) or "unknown devices"
+        missing = self.groups - self.measured_groups
+        return (f"{head}; estimate {_hours(self.seconds)} of group time one after another "
+                f"(divide by the groups that run at once under --executor ray), from the "
+                f"median wall time of stored runs of the same cells in {self.store} (measured "
+                f"on {on})" + (f"; {missing} group(s) have no stored measurement and are not "
+                               "counted" if missing else ""))
+
+
+def _hours(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{minutes:.1f} min"
+
+
+def estimate(specs: Sequence[RunSpec], results: str | Path = DEFAULT_RESULTS,
+             group_size: int | None = None) -> Estimate:
+    """How long ``specs`` would take, from the stored wall times of the same cells (see
+    :class:`Estimate`). Reads the store; trains nothing."""
+    import statistics
+
+    from clbench.runner import plan_groups
+
+    store = ResultsStore(results)
+    walls: dict[tuple, list[float]] = {}
+    devices: set[str] = set()
+
+    def cell(spec: RunSpec) -> tuple:
+        return (spec.scenario, spec.scenario_params, spec.strategy, spec.strategy_params,
+                spec.budget)
+
+    if store.root.is_dir():
+        for run in store.load().runs:
+            if run.times.wall_s is not None and run.status != "failed":
+                walls.setdefault(cell(run.spec), []).append(run.times.wall_s)
+                devices.add(run.identity.device_name or run.identity.device or "unknown")
+    groups = plan_groups(specs, group_size)
+    measured = [statistics.median(walls[cell(g[0])]) for g in groups if cell(g[0]) in walls]
+    return Estimate(len(specs), len(groups), len(measured), sum(measured), sorted(devices),
+                    str(results))
 
 
 @contextlib.contextmanager
@@ -151,20 +246,17 @@ def _claimed(store: ResultsStore, group: list[RunSpec], rerun: bool, summary: Ru
             lock.release()
 
 
-def _run_group(group: list[RunSpec], ctx, progress, summary: RunSummary) -> None:
-    from clbench.runner import execute_group
-
-    try:
-        group_results = execute_group(group, ctx, progress)
-    except DataError as exc:
+def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSummary) -> None:
+    """Writes a finished group's results (``outcome``), or counts why it could not run."""
+    if isinstance(outcome, DataError):
         summary.without_data += len(group)
-        message = str(exc)
+        message = str(outcome)
         if message not in summary.not_run:
             summary.not_run.append(message)
         return
-    for result in group_results:
+    for result in outcome:
         try:
-            ctx.store.write(result)  # a full disk raises: the suite stops, nothing is lost
+            store.write(result)  # a full disk raises: the suite stops, nothing is lost
         except InvalidResultError as exc:  # this run's bug: recorded, the suite goes on
             summary.ran += 1
             summary.failed += 1

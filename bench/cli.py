@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from clbench import api
 from clbench.errors import ClbenchError
+from clbench.executors import EXECUTORS, make_executor
 from clbench.metrics import MATRIX_METRICS, matrix_metric
 
 LISTABLE = ("scenarios", "strategies", "backbones", "suites", "budgets")
@@ -33,6 +34,7 @@ class ProgressBar:
     def __init__(self, total_runs: int):
         self.total, self.finished = total_runs, 0
         self.start = time.monotonic()
+        self.group_start = None  # unset when the group ran elsewhere (a Ray worker)
         self.lines = not err.is_terminal
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -68,8 +70,11 @@ class ProgressBar:
         elapsed = time.monotonic() - self.start
         left = self.total - self.finished
         eta = f", ETA {_duration(elapsed / self.finished * left)}" if left else ""
+        took = time.monotonic() - self.group_start if self.group_start is not None \
+            else (results[0].times.wall_s or 0.0) if results else 0.0
+        self.group_start = None
         err.print(f"{_group_label(specs)}: {'/'.join(statuses)}, {acc}, "
-                  f"{_duration(time.monotonic() - self.group_start)}; {self.finished}/"
+                  f"{_duration(took)}; {self.finished}/"
                   f"{self.total} runs done, {left} left{eta}", markup=False)
 
 
@@ -99,7 +104,20 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     p.add_argument("--rerun", action="store_true", help="run again even if results exist")
     p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan, its run count and a time estimate; run nothing")
+    ex = p.add_argument_group("executor (see README: More than one machine)")
+    ex.add_argument("--executor", choices=EXECUTORS, default="local",
+                    help="local: groups one after another in this process (default); ray: "
+                    "each group a Ray task, in parallel")
+    ex.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                    help="join a running Ray cluster (default: start a local Ray instance)")
+    ex.add_argument("--cpus-per-group", type=float, metavar="N",
+                    help="Ray: CPUs (and torch threads) per group (default 1)")
+    ex.add_argument("--gpus-per-group", type=float, metavar="N",
+                    help="Ray: GPUs per group; fractions pack groups on a GPU (default 0)")
+    ex.add_argument("--max-retries", type=int, metavar="N",
+                    help="Ray: retries of a group whose worker died (default 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,14 +182,21 @@ def cmd_run(args) -> int:
     specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget)
     for note in notes:
         err.print(f"note: {note}")
-    api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run)
+    executor = make_executor(args.executor, address=args.ray_address,
+                             cpus_per_group=args.cpus_per_group,
+                             gpus_per_group=args.gpus_per_group, max_retries=args.max_retries)
+    api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
+                          executor=executor)
     if args.dry_run:
         for spec in specs:
             print(f"{spec.hash}  {spec.label()}")
+        estimate = api.estimate(specs, args.results, args.group_size)
+        print(estimate.line(), file=sys.stderr)
         return 0
     with ProgressBar(len(specs)) as bar:
         summary = api.run(specs, args.results, args.device, args.data_dir,
-                          False if args.no_download else None, args.rerun, args.group_size, bar)
+                          False if args.no_download else None, args.rerun, args.group_size, bar,
+                          executor)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:

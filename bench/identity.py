@@ -64,7 +64,7 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
-def run_identity(device: torch.device) -> RunIdentity:
+def run_identity(device: torch.device, executor: str = "local") -> RunIdentity:
     import torch
 
     git = git_state(os.getcwd())
@@ -81,4 +81,6 @@ def run_identity(device: torch.device) -> RunIdentity:
         device=str(device),
         device_name=device_name(device),
         argv=tuple(sys.argv[1:]),
+        host=platform.node() or None,
+        executor=executor,
     )

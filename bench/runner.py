@@ -55,7 +55,8 @@ class Progress(Protocol):
 class RunContext:
     device: torch.device
     data: DataConfig
-    store: ResultsStore
+    store: ResultsStore | None  # None on a Ray worker: the driver writes the results
+    executor: str = "local"  # recorded in each result's identity
 
 
 def resolve_device(text: str | torch.device | None) -> torch.device:
@@ -332,6 +333,21 @@ def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
     return results
 
 
+def lost_group_results(specs: list[RunSpec], error: RunError,
+                       identity: RunIdentity) -> list[RunResult]:
+    """One ``failed`` RunResult per member of a group whose worker never reported (its process
+    or node died, and its retries too): nothing measured, ``error`` says why."""
+    scenario = make_scenario(specs[0].scenario, dict(specs[0].scenario_params))
+    info = scenario.info(specs[0].seed)
+    S, T = len(specs), info.n_tasks
+    m = GroupMeasurement(
+        info=info, started_at=None, t_start=0.0, host_peak_scope=None,
+        accuracy=torch.full((S, T + 1, T), float("nan")), param_counts=[None] * (T + 1),
+        train_times=[None] * T, eval_times=[None] * (T + 1), diverged_after=[None] * S,
+        error=error, finished_at=_now())
+    return assemble_results(specs, m, identity)
+
+
 def execute_group(specs: list[RunSpec], ctx: RunContext,
                   progress: Progress | None = None) -> list[RunResult]:
     """Run one group; returns one RunResult per member (not yet stored).
@@ -342,7 +358,7 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     if progress:
         progress.group_started(specs, measurement.info.n_tasks)
     measure_group(specs, ctx, measurement, progress)
-    results = assemble_results(specs, measurement, run_identity(ctx.device))
+    results = assemble_results(specs, measurement, run_identity(ctx.device, ctx.executor))
     if progress:
         progress.group_done(specs, results)
     return results

@@ -12,7 +12,9 @@ Schema 2 (``SCHEMA_VERSION``), key by key:
   backbone_version, seed, budget) and ``spec_hash`` (``RunSpec.hash`` of that spec, the file name);
 * ``status`` (ok, diverged, failed), ``error`` (type, message, traceback; set exactly when
   failed), ``diverged_after_task`` (the row from which a diverged member has no accuracies);
-* ``identity``: clbench, git, Python, PyTorch, CUDA, platform, CPU and device of the run;
+* ``identity``: clbench, git, Python, PyTorch, CUDA, platform, CPU and device of the run, and
+  where it ran: ``host`` and ``executor`` (local or ray), optional keys (documents written
+  before them lack them: "not recorded");
 * ``scenario``: the scenario as run (setting, tasks and their classes, backbone, primary
   metric) and ``data``, the source of its data; ``hyperparameters``: the spec's parameters;
 * ``accuracy_matrix``: T + 1 rows of T accuracies in [0, 1] or null (not measured); row 0 is
@@ -93,9 +95,13 @@ class RunIdentity:
     device: str | None
     device_name: str | None
     argv: tuple[str, ...] | None
+    # Where it ran (optional keys of schema 2: absent in documents written before them, which
+    # read as None, "not recorded"): the machine's host name, and the executor (local, ray).
+    host: str | None = None
+    executor: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "clbench_version": self.clbench_version, "git": self.git.to_json(),
             "python": self.python, "torch": self.torch, "cuda": self.cuda,
             "platform": self.platform, "cpu": self.cpu, "cpu_count": self.cpu_count,
@@ -103,6 +109,10 @@ class RunIdentity:
             "device_name": self.device_name,
             "argv": None if self.argv is None else list(self.argv),
         }
+        for key in IDENTITY_OPTIONAL_KEYS:
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)
+        return doc
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -344,6 +354,7 @@ DOCUMENT_KEYS = ("schema_version", "spec", "spec_hash", "status", "error",
                  "finished_at")
 IDENTITY_KEYS = ("clbench_version", "git", "python", "torch", "cuda", "platform", "cpu",
                  "cpu_count", "torch_threads", "device", "device_name", "argv")
+IDENTITY_OPTIONAL_KEYS = ("host", "executor")  # written when known; older documents lack them
 SCENARIO_KEYS = ("name", "version", "params", "setting", "input_shape", "n_outputs", "n_tasks",
                  "backbone", "primary_metric", "tasks", "data")
 
@@ -360,10 +371,13 @@ def _check_spec(spec: Any) -> None:
 
 
 def _check_identity(identity: Any) -> None:
-    _object(identity, "identity", IDENTITY_KEYS)
+    _object(identity, "identity", IDENTITY_KEYS, optional=IDENTITY_OPTIONAL_KEYS)
     for key in ("clbench_version", "python", "torch", "cuda", "platform", "cpu", "device",
                 "device_name"):
         _string(identity[key], f"identity.{key}", nullable=True)
+    for key in IDENTITY_OPTIONAL_KEYS:
+        if key in identity:
+            _string(identity[key], f"identity.{key}", non_empty=True)
     for key in ("cpu_count", "torch_threads"):
         _int(identity[key], f"identity.{key}", nullable=True, minimum=1)
     git = _object(identity["git"], "identity.git", ("sha", "dirty"))
@@ -680,6 +694,7 @@ def _build(doc: dict[str, Any]) -> RunResult:
         diverged_after_task=doc["diverged_after_task"],
         identity=RunIdentity(
             **{k: ident[k] for k in IDENTITY_KEYS if k not in ("git", "argv")},
+            **{k: ident.get(k) for k in IDENTITY_OPTIONAL_KEYS},
             git=GitState(**ident["git"]),
             argv=None if ident["argv"] is None else tuple(ident["argv"])),
         scenario=ScenarioRecord(

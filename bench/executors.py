@@ -1,0 +1,352 @@
+"""Executors: where the groups of a run train. The API plans the groups, takes each run's lock
+and writes every finished group's results itself (the process that owns the store is its only
+writer); an executor only trains groups and hands back what each produced.
+
+* :class:`LocalExecutor` (``--executor local``, the default) trains them one after another in
+  this process, as ``clbench run`` always did. It never imports Ray.
+* :class:`RayExecutor` (``--executor ray``) makes each group one Ray Core task with its CPUs and
+  GPUs, on a local Ray instance or a cluster. Ray schedules, places and retries (a worker or
+  node that dies); clbench schedules nothing itself. Every task runs the same
+  :func:`clbench.runner.execute_group` as the local executor and returns plain JSON documents,
+  which the driver validates before writing them.
+
+Both yield ``(group, outcome)`` as groups finish: ``outcome`` is the group's list of
+:class:`clbench.schema.RunResult`, or the :class:`clbench.errors.DataError` that kept it from
+running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import socket
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from clbench.errors import ClbenchError, ConfigError, DataError, ResultsError
+from clbench.identity import git_state, run_identity
+from clbench.schema import GitState, RunError, RunResult, parse
+from clbench.spec import RunSpec
+
+if TYPE_CHECKING:
+    from clbench.runner import Progress
+
+EXECUTORS = ("local", "ray")
+Outcome = list[RunResult] | DataError
+RAY_CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address is named, never waited on
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What every group of a run needs besides its specs: the device and the data options, as
+    given (a Ray worker resolves them on its own node)."""
+
+    device: str = "auto"
+    data_dir: str | None = None
+    download: bool | None = None
+
+
+class Executor(Protocol):
+    name: str
+
+    def check_device(self, device: str) -> None:
+        """ConfigError for a device this executor cannot run on (before anything starts)."""
+
+    def open(self, job: Job) -> None:
+        """Start (or join) what runs the groups; ConfigError when it cannot."""
+
+    def execute(self, groups: Iterable[list[RunSpec]], progress: Progress | None = None
+                ) -> Iterator[tuple[list[RunSpec], Outcome]]:
+        """Train ``groups`` (pulled lazily), yielding each as it finishes."""
+
+    def close(self) -> None:
+        """Stop what ``open`` started."""
+
+
+class LocalExecutor:
+    """Each group in this process, one after another (the next group is pulled, and its locks
+    taken, only after the previous one was handed back)."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.ctx = None
+
+    def check_device(self, device: str) -> None:
+        from clbench.runner import resolve_device
+
+        resolve_device(device)
+
+    def open(self, job: Job) -> None:
+        from clbench.runner import RunContext, resolve_device
+        from clbench.scenarios.data import DataConfig
+
+        self.ctx = RunContext(resolve_device(job.device),
+                              DataConfig.from_options(job.data_dir, job.download), None)
+
+    def execute(self, groups, progress=None):
+        from clbench.runner import execute_group
+
+        for group in groups:
+            try:
+                results = execute_group(group, self.ctx, progress)
+            except DataError as exc:
+                yield group, exc
+                continue
+            yield group, results
+
+    def close(self) -> None:
+        self.ctx = None
+
+
+def make_executor(name: str = "local", **options: Any) -> Executor:
+    """The executor called ``name`` (``local`` or ``ray``) with its options."""
+    if name == "local":
+        if any(v is not None for v in options.values()):
+            given = ", ".join(k for k, v in options.items() if v is not None)
+            raise ConfigError(f"{given} only apply to --executor ray",
+                              hint="add --executor ray, or leave them out")
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(**{k: v for k, v in options.items() if v is not None})
+    raise ConfigError(f"unknown executor {name!r}", hint=f"use one of {', '.join(EXECUTORS)}")
+
+
+# --- Ray ------------------------------------------------------------------------------------
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray, which is not installed here",
+                          hint="pip install 'clbench[ray]'") from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """ConfigError naming ``address`` unless something accepts TCP connections there within
+    ``RAY_CONNECT_TIMEOUT_S`` (ray.init would otherwise retry for a long time)."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"cannot read --ray-address {address!r}",
+                          hint="give auto or HOST:PORT (the head node's GCS port, 6379 by "
+                          "default)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach a Ray cluster at {address}: "
+                          f"{exc.strerror or exc}",
+                          hint="start it with `ray start --head` on that machine, check the "
+                          "address and port, or leave out --ray-address to run on a local "
+                          "Ray instance") from None
+
+
+class RayExecutor:
+    """Each group one Ray task (``num_cpus``/``num_gpus`` from the options). Tasks whose worker
+    dies are retried by Ray ``max_retries`` times, then the group is recorded ``failed`` with
+    the cause; an exception of the strategy is a result (``failed``) and never retried."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_group: float = 1.0,
+                 gpus_per_group: float = 0.0, max_retries: int = 2):
+        if not (isinstance(cpus_per_group, int | float) and cpus_per_group > 0):
+            raise ConfigError(f"--cpus-per-group must be a positive number, got "
+                              f"{cpus_per_group!r}")
+        if not (isinstance(gpus_per_group, int | float) and gpus_per_group >= 0):
+            raise ConfigError(f"--gpus-per-group must be 0 or more, got {gpus_per_group!r}")
+        if gpus_per_group > 1 and gpus_per_group != int(gpus_per_group):
+            raise ConfigError(f"--gpus-per-group {gpus_per_group}: above 1 Ray takes whole "
+                              "GPUs only", hint="give a fraction up to 1, or a whole number")
+        if not (isinstance(max_retries, int) and max_retries >= 0):
+            raise ConfigError(f"--max-retries must be 0 or more, got {max_retries!r}")
+        self.address, self.max_retries = address, max_retries
+        self.cpus, self.gpus = float(cpus_per_group), float(gpus_per_group)
+        self.ray = None
+        self.started = False  # this executor started (or joined) Ray, so it disconnects
+        self.concurrency = 1
+
+    def check_device(self, device: str) -> None:
+        text = (device or "auto").strip().lower()
+        if text not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device {device} with --executor ray: Ray assigns each task "
+                              "its GPUs", hint="use --device auto, cpu or cuda with "
+                              "--gpus-per-group")
+        if text == "cpu" and self.gpus > 0:
+            raise ConfigError("--device cpu with --gpus-per-group > 0",
+                              hint="leave out one of them")
+        if text == "cuda" and self.gpus == 0:
+            raise ConfigError("--device cuda with --executor ray needs --gpus-per-group",
+                              hint="e.g. --gpus-per-group 1 (0.25 packs four groups per GPU)")
+
+    def open(self, job: Job) -> None:
+        ray = self.ray = _import_ray()
+        self.job = job
+        where = self.address or "a local Ray instance"
+        if ray.is_initialized():  # joined by the caller (a script, a test): theirs to stop
+            where = "the connected Ray cluster"
+        elif self.address:
+            if self.address != "auto":
+                _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ConfigError(f"cannot join the Ray cluster at {self.address}: {exc}",
+                                  hint="start one with `ray start --head`, or leave out "
+                                  "--ray-address to run on a local Ray instance") from None
+            self.started = True
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     _node_ip_address="127.0.0.1")
+            self.started = True
+        try:
+            self._check_resources(where)
+        except ConfigError:
+            self.close()
+            raise
+
+    def _check_resources(self, where: str) -> None:
+        """ConfigError before anything is submitted when no node can hold one group (Ray
+        would wait for it forever); the groups that fit at once set the submission window."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        gpus = sum(n.get("GPU", 0) for n in nodes)
+        if self.gpus > 0 and not gpus:
+            raise ConfigError(f"--gpus-per-group {self.gpus:g}: {where} has no GPU",
+                              hint="leave out --gpus-per-group to train on CPUs, or join a "
+                              "cluster with GPUs")
+        fits = [min(math.floor(n.get("CPU", 0) / self.cpus + 1e-9),
+                    math.floor(n.get("GPU", 0) / self.gpus + 1e-9) if self.gpus else 1 << 30)
+                for n in nodes]
+        if not any(fits):
+            most_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+            most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+            raise ConfigError(
+                f"no node of {where} has {self.cpus:g} CPUs and {self.gpus:g} GPUs for a "
+                f"group (the largest has {most_cpu:g} CPUs, {most_gpu:g} GPUs)",
+                hint="lower --cpus-per-group / --gpus-per-group")
+        self.concurrency = sum(fits)
+
+    def execute(self, groups, progress=None):
+        ray = self.ray
+        task = ray.remote(_ray_task).options(
+            num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.max_retries,
+            retry_exceptions=False)
+        job = dataclasses.asdict(self.job) | {"cpus": self.cpus, "gpus": self.gpus,
+                                              "git": git_state(os.getcwd())}
+        window = 2 * self.concurrency  # queued beyond the running ones: no idle gap between
+        in_flight: dict[Any, list[RunSpec]] = {}
+        pending = iter(groups)
+        more = True
+        try:
+            while True:
+                while more and len(in_flight) < window:
+                    group = next(pending, None)
+                    if group is None:
+                        more = False
+                        break
+                    in_flight[task.remote([s.to_json() for s in group], job,
+                                          sys.argv[1:])] = group
+                if not in_flight:
+                    return
+                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+                group = in_flight.pop(ref)
+                outcome = self._outcome(ref, group)
+                if progress and not isinstance(outcome, DataError):
+                    progress.group_done(group, outcome)
+                yield group, outcome
+        finally:  # Ctrl-C, an error, or the caller stopped: nothing is left running
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+
+    def _outcome(self, ref, group: list[RunSpec]) -> Outcome:
+        ray = self.ray
+        try:
+            reply = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # the worker or node died, retries spent
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            error = RunError(
+                type=type(exc).__name__,
+                message=f"the Ray task of this group died (tried {self.max_retries + 1} "
+                        f"time(s)): {first}",
+                traceback=str(exc)[-4000:])
+            from clbench.runner import lost_group_results
+
+            identity = dataclasses.replace(
+                run_identity(_cpu(), "ray"), cpu=None, cpu_count=None, torch_threads=None,
+                device=None, device_name=None, host=None)
+            return lost_group_results(group, error, identity)
+        if "error" in reply:
+            kind = DataError if reply["error"] == "DataError" else ConfigError
+            exc = kind(reply["message"], hint=reply.get("hint"))
+            if kind is DataError:
+                return exc
+            raise exc  # bad input the driver could not see (a plugin missing on the node)
+        results = []
+        for doc in reply["results"]:
+            try:
+                results.append(parse(doc))
+            except ResultsError as exc:
+                raise ResultsError(f"a Ray worker returned an invalid result: {exc.message}",
+                                   hint="the workers run another clbench than the driver? "
+                                   "install the same version on every node") from None
+        return results
+
+    def close(self) -> None:
+        if self.started and self.ray is not None:
+            self.ray.shutdown()
+        self.started = False
+
+
+def _cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+def _node() -> str:
+    try:
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+    except Exception:  # the name of the node is a courtesy: never fail over it
+        ip = None
+    return f"{platform.node()} ({ip})" if ip else platform.node()
+
+
+def _ray_task(spec_docs: list[dict[str, Any]], job: dict[str, Any],
+              argv: list[str]) -> dict[str, Any]:
+    """One group on a Ray worker: the same ``execute_group`` as the local executor, without the
+    store. Returns ``{"results": [document, ...]}`` or, for bad input on this node (its data
+    missing), ``{"error": class name, "message": ..., "hint": ...}`` naming the node."""
+    import torch
+
+    from clbench.runner import RunContext, execute_group, resolve_device
+    from clbench.scenarios.data import DataConfig
+
+    torch.set_num_threads(max(1, int(job["cpus"])))
+    device = job["device"].strip().lower()
+    if device == "auto":
+        device = "cuda" if job["gpus"] > 0 else "cpu"
+    try:
+        specs = [RunSpec.from_json(doc) for doc in spec_docs]
+        ctx = RunContext(resolve_device(device),
+                         DataConfig.from_options(job["data_dir"], job["download"]), None,
+                         executor="ray")
+        results = execute_group(specs, ctx)
+    except ClbenchError as exc:
+        return {"error": type(exc).__name__, "message": f"{exc.message} (on Ray node "
+                f"{_node()})", "hint": exc.hint}
+    # The command and the code's checkout are the driver's (what was run); the rest is this
+    # worker's (where it ran).
+    git = GitState(**job["git"])
+    return {"results": [
+        dataclasses.replace(result, identity=dataclasses.replace(
+            result.identity, argv=tuple(argv), git=git)).to_json()
+        for result in results]}
