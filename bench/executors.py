@@ -203,8 +203,8 @@ class RayExecutor:
                                   "--ray-address to run on a local Ray instance") from None
             self.started = True
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                     _node_ip_address="127.0.0.1")
+            # sized to the machine (its CPUs and GPUs); no dashboard: nothing to serve
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
             self.started = True
         try:
             self._check_resources(where)

@@ -111,3 +111,45 @@ class OldStyleReporter:
 
     def render(self, loaded) -> str:
         return "old"
+
+
+# --- Ray faults (tests/test_ray.py) ------------------------------------------------------------
+# A Ray worker inherits its environment from the Ray instance, which the test session starts
+# with CLBENCH_TEST_SIGNALS set: a folder where these strategies and the test talk by files.
+
+
+class WaitForSignal(Naive):
+    """Naive, but the first attempt of its group writes its process id to ``<signals>/<name>/pid``
+    and waits (up to two minutes) until the test kills it or writes ``<signals>/<name>/go``; a
+    later attempt (another process: the retry) trains at once."""
+
+    signal_folder = "worker"
+
+    def train(self, experience: Experience) -> None:
+        import os
+        import time
+        from pathlib import Path
+
+        folder = Path(os.environ["CLBENCH_TEST_SIGNALS"]) / self.signal_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        pid_file, go = folder / "pid", folder / "go"
+        if experience.task.index == 0 and not go.exists() and not pid_file.exists():
+            pid_file.write_text(str(os.getpid()))
+            deadline = time.monotonic() + 120
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        super().train(experience)
+
+
+class WaitForSignalDriver(WaitForSignal):
+    signal_folder = "driver"
+
+
+class AlwaysDies(Naive):
+    """Kills its own process (as the kernel's OOM killer would): every attempt dies."""
+
+    def train(self, experience: Experience) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
