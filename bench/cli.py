@@ -90,7 +90,8 @@ def _duration(seconds: float) -> str:
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", help="built-in suite name (smoke, demo, standard) or a TOML file")
+    p.add_argument("--suite",
+                   help="built-in suite name (smoke, demo, standard, nightly) or a TOML file")
     p.add_argument("--scenario", action="append", default=[], metavar="NAME[:k=v,...]",
                    help="scenario, repeatable (with --suite: replaces the suite's list)")
     p.add_argument("--strategy", action="append", default=[], metavar="NAME[:k=v,...]",
