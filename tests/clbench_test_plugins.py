@@ -153,3 +153,7 @@ class AlwaysDies(Naive):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class WaitForSignalInterrupt(WaitForSignal):
+    signal_folder = "interrupt"

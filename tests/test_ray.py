@@ -146,6 +146,26 @@ def test_killing_the_driver_then_the_same_command_runs_only_what_is_missing(ray_
     assert stored <= {d["spec_hash"] for d in docs}
 
 
+def test_ctrl_c_cancels_what_is_in_flight_and_keeps_what_finished(ray_cluster, tmp_path):
+    address, signals = ray_cluster
+    results = tmp_path / "results"
+    proc = clbench_process("run", *DIGITS, "--strategy", "naive", "--strategy",
+                           "clbench_test_plugins:WaitForSignalInterrupt", *SMOKE, "--results",
+                           str(results), "--executor", "ray", "--ray-address", address)
+    pid = int(wait_for(lambda: _read(signals / "interrupt" / "pid"), "the group to start"))
+    wait_for(lambda: len(list(results.glob("*.json"))) >= 4, "the naive groups to be stored")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: finished runs are saved" in err
+    assert "Traceback" not in err
+    wait_for(lambda: not _alive(pid), "the waiting task to be cancelled", timeout=30)
+    docs = documents(results)
+    assert sum(d["spec"]["strategy"] == "naive" for d in docs) == 4  # finished: kept
+    assert 4 <= len(docs) < 8  # the cancelled group stored nothing
+    assert all(d["status"] == "ok" for d in docs)
+
+
 def test_missing_data_on_the_worker_is_exit_2_naming_the_node(ray_cluster, tmp_path, capsys):
     code = cli.main(["run", "--scenario", "split-mnist", "--strategy", "naive", *SMOKE,
                      "--results", str(tmp_path / "r"), "--data-dir", str(tmp_path / "none"),
@@ -214,6 +234,14 @@ def test_the_local_executor_never_imports_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _read(path: Path) -> str | None:
