@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -41,12 +42,16 @@ class RunSummary:
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
 
+    allow_missing_data: bool = False  # runs skipped for missing data do not fail the exit
+
     @property
     def exit_code(self) -> int:
+        """1 when a run failed; else 2 when any run was skipped for missing data (whether one
+        run or a suite: the same rule), unless ``allow_missing_data``; else 0."""
         if self.failed:
             return 1
-        if self.not_run and not self.ran and not self.skipped:
-            return 2  # nothing could run: bad input
+        if self.without_data and not self.allow_missing_data:
+            return 2
         return 0
 
 
@@ -104,17 +109,20 @@ def run(
     rerun: bool = False,
     group_size: int | None = None,
     progress: Progress | None = None,
+    allow_missing_data: bool = False,
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
-    each run is taken by one of them (its lock), the others leave it and go on."""
+    each run is taken by one of them (its lock), the others leave it and go on. A run whose
+    data is missing is recorded in the store as not run (``clbench report`` lists it) and
+    makes the exit status 2 unless ``allow_missing_data``."""
     from clbench.runner import RunContext, plan_groups
     from clbench.scenarios.data import DataConfig
 
     ctx = RunContext(check_run_options(device, group_size, results),
                      DataConfig.from_options(data_dir, download), ResultsStore(results))
     ctx.store.remove_stale_temporaries()
-    summary = RunSummary(planned=len(specs))
+    summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
     done = set() if rerun else ctx.store.completed_hashes()  # one pass over the store
     pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
@@ -161,6 +169,9 @@ def _run_group(group: list[RunSpec], ctx, progress, summary: RunSummary) -> None
         message = str(exc)
         if message not in summary.not_run:
             summary.not_run.append(message)
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        for spec in group:  # for the report: joined to `run` only through the store
+            ctx.store.record_not_run(spec, message, now)
         return
     for result in group_results:
         try:

@@ -1,9 +1,10 @@
 """``clbench``: a thin command line over :mod:`clbench.api`.
 
 Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
-(unknown names, bad parameters, missing data, unreadable results: ``report`` still writes its
-files from the documents it could read, names each one skipped on stderr and exits 2); 130
-interrupted (finished runs are kept: rerun to resume).
+(unknown names, bad parameters, unreadable results: ``report`` still writes its files from the
+documents it could read, names each one skipped on stderr and exits 2), and any run skipped for
+missing data, one run or a suite alike, unless ``--allow-missing-data``; 130 interrupted
+(finished runs are kept: rerun to resume).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rerun", action="store_true", help="run again even if results exist")
     p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    p.add_argument("--allow-missing-data", action="store_true",
+                   help="exit 0 even if runs were skipped because their data is missing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +174,8 @@ def cmd_run(args) -> int:
         return 0
     with ProgressBar(len(specs)) as bar:
         summary = api.run(specs, args.results, args.device, args.data_dir,
-                          False if args.no_download else None, args.rerun, args.group_size, bar)
+                          False if args.no_download else None, args.rerun, args.group_size, bar,
+                          allow_missing_data=args.allow_missing_data)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:
@@ -182,6 +186,10 @@ def cmd_run(args) -> int:
         + (f", {summary.without_data} without data" if summary.without_data else "")
         + (f", {summary.elsewhere} running in another process" if summary.elsewhere else "")
         + f"; results in {args.results}", markup=False)
+    if summary.without_data and not args.allow_missing_data:
+        err.print(f"{summary.without_data} run(s) skipped because their data is missing: exit "
+                  "status 2 (provide the data, or pass --allow-missing-data to exit 0; the "
+                  "report lists them as not run)", markup=False)
     return summary.exit_code
 
 

@@ -44,6 +44,7 @@ from clbench.reports.staleness import (
     describe,
     stale_components,
 )
+from clbench.results import NotRun
 from clbench.schema import STATUSES, RunResult
 
 CONFIDENCE = 0.95
@@ -177,6 +178,19 @@ class OverallRow:
 
 
 @dataclass
+class NotRunRow:
+    """A scenario whose runs did not run because the data is missing (from the store's
+    not-run records): listed as "not run: data missing", never ranked."""
+
+    scenario: str  # scenario label: name [setting] (parameters) vN, budget B
+    strategies: list[str]
+    seeds: list[Any]
+    n_runs: int
+    reason: str  # "data missing"
+    messages: list[str]  # what was missing, where
+
+
+@dataclass
 class Leaderboard:
     scenarios: list[ScenarioTable]
     overall: list[OverallRow]
@@ -184,6 +198,7 @@ class Leaderboard:
     metadata: dict[str, Any]
     problems: list[str]
     stale: list[StaleCell] = field(default_factory=list)
+    not_run: list[NotRunRow] = field(default_factory=list)
     metric_defs: list[MetricDef] = field(default_factory=lambda: list(METRICS))
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +235,7 @@ class Leaderboard:
             "stale": [{"scenario": s.scenario, "strategy": s.strategy, "stored": s.stored,
                        "current": s.current, "n_runs": s.cell.n_runs, "fix": STALE_FIX}
                       for s in self.stale],
+            "not_run": [asdict(r) for r in self.not_run],
             "metadata": self.metadata,
             "metric_definitions": {m.key: m.definition for m in self.metric_defs},
         }
@@ -407,11 +423,13 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
 
 def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
               generated_at: str | None = None,
-              metadata: dict[str, Any] | None = None) -> Leaderboard:
+              metadata: dict[str, Any] | None = None,
+              not_run: Sequence[NotRun] = ()) -> Leaderboard:
     """The leaderboard of a list of run results.
 
     ``generated_at`` and ``metadata`` override the report date and the entries of the
-    metadata block (for reproducible output, e.g. golden tests)."""
+    metadata block (for reproducible output, e.g. golden tests). ``not_run``: the store's
+    records of runs skipped for missing data, listed per scenario."""
     current = current_versions(docs)
     fresh = [d for d in docs if not stale_components(components(d), current)]
     runs: list[RunRow] = []
@@ -433,7 +451,27 @@ def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
         metadata=_metadata(docs, generated_at, metadata),
         problems=list(problems),
         stale=stale,
+        not_run=not_run_rows(not_run),
     )
+
+
+def not_run_rows(records: Sequence[NotRun]) -> list[NotRunRow]:
+    """The not-run records grouped by scenario (label as the tables', without the data subset
+    flag, which only a run's built scenario knows)."""
+    groups: dict[str, list[NotRun]] = {}
+    for r in records:
+        spec = r.spec
+        params = spec["scenario_params"]
+        info = {"name": spec["scenario"], "version": spec.get("scenario_version", "?"),
+                "setting": params.get("setting"), "params": params,
+                "budget": spec["budget"], "subset": False}
+        groups.setdefault(_scenario_label(info), []).append(r)
+    return [NotRunRow(scenario=label,
+                      strategies=sorted({str(r.spec["strategy"]) for r in rs}),
+                      seeds=_seed_sort(r.spec.get("seed") for r in rs),
+                      n_runs=len(rs), reason=rs[0].reason,
+                      messages=sorted({r.message for r in rs}))
+            for label, rs in sorted(groups.items())]
 
 
 def _tables(docs: Sequence[RunResult], runs: list[RunRow], ranked: bool = True
@@ -620,8 +658,10 @@ def leaderboard_for(loaded: Any, generated_at: str | None = None,
                     metadata: dict[str, Any] | None = None) -> Leaderboard:
     """The leaderboard of a :class:`clbench.results.LoadedResults`, computed once per loaded
     store and options (several reporters rendering one store share it)."""
-    key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems))
+    key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems),
+           len(getattr(loaded, "not_run", ())))
     cache = loaded.__dict__.setdefault("_leaderboards", {})
     if key not in cache:
-        cache[key] = aggregate(loaded.runs, loaded.problems, generated_at, metadata)
+        cache[key] = aggregate(loaded.runs, loaded.problems, generated_at, metadata,
+                               getattr(loaded, "not_run", ()))
     return cache[key]

@@ -91,6 +91,7 @@ def render_markdown(lb: Leaderboard) -> str:
         meta=lb.metadata, statuses=statuses, overall=lb.overall,
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
         problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
+        not_run=lb.not_run,
         any_fwt_na=any(not t.fwt_applicable for t in lb.scenarios), fwt_note=FWT_NA_NOTE,
     )
 
