@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", metavar="FILE", help="write the self-contained HTML leaderboard")
     rep.add_argument("--csv", metavar="FILE",
                      help="write one CSV row per scenario x strategy (- for stdout)")
+    rep.add_argument("--latex", metavar="FILE",
+                     help="write a LaTeX document, one booktabs table per scenario")
+    rep.add_argument("--figures", metavar="DIR",
+                     help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
     cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
                      help="strategy name or leaderboard label")
@@ -195,12 +199,13 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     outputs = {}
-    for name in ("json", "markdown", "html", "csv"):
+    for name in ("json", "markdown", "html", "csv", "latex"):
         if getattr(args, name):
             outputs[name] = getattr(args, name)
-    if not outputs:
+    if not outputs and not args.figures:
         raise ClbenchError("no output requested",
-                           hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
+                           hint="add --json, --markdown, --html, --csv or --latex FILE (- for "
+                                "stdout), or --figures DIR")
     skipped: list[str] = []
     rendered = api.report(args.results, outputs,
                           warn=lambda line: err.print(line, markup=False),
