@@ -254,6 +254,22 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     return rendered
 
 
+def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figures",
+            generated_at: str | None = None) -> list[Path]:
+    """Write the leaderboard's figures (per scenario: each strategy's accuracy-matrix heatmap
+    and per-task accuracy curves, and the parameter growth) as SVG and PDF files into
+    ``directory`` (:mod:`clbench.reports.figures`); the paths written."""
+    from clbench.reports.aggregate import leaderboard_for
+    from clbench.reports.figures import write_figures
+
+    loaded = ResultsStore(results).load()
+    try:
+        return write_figures(leaderboard_for(loaded, generated_at), directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}",
+                          hint="choose a writable directory with --figures") from exc
+
+
 def _write(path: str | Path, text: str) -> None:
     """Write a report atomically: a full disk leaves the old file (or none), never a part."""
     if str(path) == "-":

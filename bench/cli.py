@@ -210,6 +210,9 @@ def cmd_report(args) -> int:
     rendered = api.report(args.results, outputs,
                           warn=lambda line: err.print(line, markup=False),
                           skipped=skipped.append)
+    if args.figures:
+        written = api.figures(args.results, args.figures)
+        err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
     for name, path in outputs.items():
         if path == "-":
             print(rendered[name])
