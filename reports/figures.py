@@ -23,8 +23,8 @@ FORMATS = ("svg", "pdf")
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 # parse_math off: a label from results (a "$" in a strategy name) is text, never mathtext.
-_RC = {"text.parse_math": False, "svg.hashsalt": "clbench", "svg.fonttype": "path", "pdf.compression": 6,
-       "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+_RC = {"text.parse_math": False, "svg.hashsalt": "clbench", "svg.fonttype": "path",
+       "pdf.compression": 6, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
 _METADATA = {"svg": {"Date": None, "Creator": "clbench"},
              "pdf": {"CreationDate": None, "ModDate": None, "Creator": "clbench",
                      "Producer": "clbench"}}
