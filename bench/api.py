@@ -349,7 +349,10 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
     if kind == "strategies":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
-             "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params)}
+             "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params),
+             # per scenario/budget overrides of the defaults, applied in order (later wins)
+             "scenario_defaults": [{"scenario": sc, "budget": b, "values": dict(v)}
+                                   for sc, b, v in getattr(c, "defaults", ())]}
             for n, c in STRATEGIES.items()
         ]
     if kind == "backbones":

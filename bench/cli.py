@@ -164,6 +164,12 @@ def cmd_list(args) -> int:
             print(f"  {item['name']:<18} {item['description']}{version}")
             for name, type_, default in item.get("params", []):
                 print(f"      {name} ({type_}) = {default!r}")
+            overrides = item.get("scenario_defaults")
+            if overrides:
+                print("      defaults per scenario and budget (in order; later entries win):")
+                for o in overrides:
+                    values = ", ".join(f"{k}={v!r}" for k, v in o["values"].items())
+                    print(f"        {o['scenario']} / {o['budget']}: {values}")
     return 0
 
 
