@@ -352,7 +352,9 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
              "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params),
              # per scenario/budget overrides of the defaults, applied in order (later wins)
              "scenario_defaults": [{"scenario": sc, "budget": b, "values": dict(v)}
-                                   for sc, b, v in getattr(c, "defaults", ())]}
+                                   for sc, b, v in getattr(c, "defaults", ())],
+             # an optional dependency that is not installed: how to install it
+             "missing": getattr(c, "missing_requirement", lambda: None)()}
             for n, c in STRATEGIES.items()
         ]
     if kind == "backbones":

@@ -162,6 +162,8 @@ def cmd_list(args) -> int:
         for item in items:
             version = f" (version {item['version']})" if "version" in item else ""
             print(f"  {item['name']:<18} {item['description']}{version}")
+            if item.get("missing"):
+                print(f"      not installed: {item['missing']}")
             for name, type_, default in item.get("params", []):
                 print(f"      {name} ({type_}) = {default!r}")
             overrides = item.get("scenario_defaults")

@@ -45,3 +45,13 @@ def test_list_json_carries_the_per_scenario_defaults(capsys):
     (ewc,) = [s for s in json.loads(capsys.readouterr().out)["strategies"] if s["name"] == "ewc"]
     assert {"scenario": "permuted-mnist", "budget": "*", "values": {"ewc_lambda": 30.0}} \
         in ewc["scenario_defaults"]
+
+
+def test_the_smoke_suite_keeps_ewc_fisher_small():
+    """The EWC Fisher's per-sample gradients dominated the smoke suite (150 of 222 s for the
+    split-cifar10 group on a loaded 2-core CPU): smoke computes it from few samples."""
+    from clbench import api
+
+    specs, _ = api.plan("smoke")
+    ewc = [s for s in specs if s.strategy in ("ewc", "online-ewc")]
+    assert ewc and all(dict(s.strategy_params)["fisher_samples"] <= 32 for s in ewc)
