@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -42,12 +43,16 @@ class RunSummary:
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
 
+    allow_missing_data: bool = False  # runs skipped for missing data do not fail the exit
+
     @property
     def exit_code(self) -> int:
+        """1 when a run failed; else 2 when any run was skipped for missing data (whether one
+        run or a suite: the same rule), unless ``allow_missing_data``; else 0."""
         if self.failed:
             return 1
-        if self.not_run and not self.ran and not self.skipped:
-            return 2  # nothing could run: bad input
+        if self.without_data and not self.allow_missing_data:
+            return 2
         return 0
 
 
@@ -112,10 +117,13 @@ def run(
     group_size: int | None = None,
     progress: Progress | None = None,
     executor: str | Executor = "local",
+    allow_missing_data: bool = False,
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
-    each run is taken by one of them (its lock), the others leave it and go on.
+    each run is taken by one of them (its lock), the others leave it and go on. A run whose
+    data is missing is recorded in the store as not run (``clbench report`` lists it) and
+    makes the exit status 2 unless ``allow_missing_data``.
 
     ``executor`` trains the groups: ``"local"`` (in this process, one after another),
     ``"ray"`` (a local Ray instance with default options) or an executor from
@@ -129,7 +137,7 @@ def run(
     check_run_options(device, group_size, results, executor=chosen)
     store = ResultsStore(results)
     store.remove_stale_temporaries()
-    summary = RunSummary(planned=len(specs))
+    summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
     done = set() if rerun else store.completed_hashes()  # one pass over the store
     pending = [s for s in specs if s.hash not in done]
     summary.skipped = len(specs) - len(pending)
@@ -253,6 +261,9 @@ def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSumm
         message = str(outcome)
         if message not in summary.not_run:
             summary.not_run.append(message)
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        for spec in group:  # for the report: joined to `run` only through the store
+            store.record_not_run(spec, message, now)
         return
     for result in outcome:
         try:
@@ -335,6 +346,22 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     return rendered
 
 
+def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figures",
+            generated_at: str | None = None) -> list[Path]:
+    """Write the leaderboard's figures (per scenario: each strategy's accuracy-matrix heatmap
+    and per-task accuracy curves, and the parameter growth) as SVG and PDF files into
+    ``directory`` (:mod:`clbench.reports.figures`); the paths written."""
+    from clbench.reports.aggregate import leaderboard_for
+    from clbench.reports.figures import write_figures
+
+    loaded = ResultsStore(results).load()
+    try:
+        return write_figures(leaderboard_for(loaded, generated_at), directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}",
+                          hint="choose a writable directory with --figures") from exc
+
+
 def _write(path: str | Path, text: str) -> None:
     """Write a report atomically: a full disk leaves the old file (or none), never a part."""
     if str(path) == "-":
@@ -414,7 +441,12 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
     if kind == "strategies":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
-             "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params)}
+             "batched": c.batched, "settings": list(c.settings), "params": describe(c.Params),
+             # per scenario/budget overrides of the defaults, applied in order (later wins)
+             "scenario_defaults": [{"scenario": sc, "budget": b, "values": dict(v)}
+                                   for sc, b, v in getattr(c, "defaults", ())],
+             # an optional dependency that is not installed: how to install it
+             "missing": getattr(c, "missing_requirement", lambda: None)()}
             for n, c in STRATEGIES.items()
         ]
     if kind == "backbones":

@@ -22,7 +22,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
-        Budget("smoke", 128, 64, "tiny subsets of every task: seconds on a CPU, for tests"),
+        Budget("smoke", 128, 64, "tiny subsets of every task (128 train, 64 test), for tests"),
         Budget("default", None, None, "full tasks, short training: the everyday benchmark"),
         Budget("paper", None, None, "full tasks at the reference papers' epochs and batch sizes"),
     )

@@ -1,9 +1,10 @@
 """``clbench``: a thin command line over :mod:`clbench.api`.
 
 Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
-(unknown names, bad parameters, missing data, unreadable results: ``report`` still writes its
-files from the documents it could read, names each one skipped on stderr and exits 2); 130
-interrupted (finished runs are kept: rerun to resume).
+(unknown names, bad parameters, unreadable results: ``report`` still writes its files from the
+documents it could read, names each one skipped on stderr and exits 2), and any run skipped for
+missing data, one run or a suite alike, unless ``--allow-missing-data``; 130 interrupted
+(finished runs are kept: rerun to resume).
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                     help="Ray: GPUs per group; fractions pack groups on a GPU (default 0)")
     ex.add_argument("--max-retries", type=int, metavar="N",
                     help="Ray: retries of a group whose worker died (default 2)")
+    p.add_argument("--allow-missing-data", action="store_true",
+                   help="exit 0 even if runs were skipped because their data is missing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", metavar="FILE", help="write the self-contained HTML leaderboard")
     rep.add_argument("--csv", metavar="FILE",
                      help="write one CSV row per scenario x strategy (- for stdout)")
+    rep.add_argument("--latex", metavar="FILE",
+                     help="write a LaTeX document, one booktabs table per scenario")
+    rep.add_argument("--figures", metavar="DIR",
+                     help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
     cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
                      help="strategy name or leaderboard label")
@@ -174,8 +181,16 @@ def cmd_list(args) -> int:
         for item in items:
             version = f" (version {item['version']})" if "version" in item else ""
             print(f"  {item['name']:<18} {item['description']}{version}")
+            if item.get("missing"):
+                print(f"      not installed: {item['missing']}")
             for name, type_, default in item.get("params", []):
                 print(f"      {name} ({type_}) = {default!r}")
+            overrides = item.get("scenario_defaults")
+            if overrides:
+                print("      defaults per scenario and budget (in order; later entries win):")
+                for o in overrides:
+                    values = ", ".join(f"{k}={v!r}" for k, v in o["values"].items())
+                    print(f"        {o['scenario']} / {o['budget']}: {values}")
     return 0
 
 
@@ -197,7 +212,7 @@ def cmd_run(args) -> int:
     with ProgressBar(len(specs)) as bar:
         summary = api.run(specs, args.results, args.device, args.data_dir,
                           False if args.no_download else None, args.rerun, args.group_size, bar,
-                          executor)
+                          executor, allow_missing_data=args.allow_missing_data)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:
@@ -208,21 +223,29 @@ def cmd_run(args) -> int:
         + (f", {summary.without_data} without data" if summary.without_data else "")
         + (f", {summary.elsewhere} running in another process" if summary.elsewhere else "")
         + f"; results in {args.results}", markup=False)
+    if summary.without_data and not args.allow_missing_data:
+        err.print(f"{summary.without_data} run(s) skipped because their data is missing: exit "
+                  "status 2 (provide the data, or pass --allow-missing-data to exit 0; the "
+                  "report lists them as not run)", markup=False)
     return summary.exit_code
 
 
 def cmd_report(args) -> int:
     outputs = {}
-    for name in ("json", "markdown", "html", "csv"):
+    for name in ("json", "markdown", "html", "csv", "latex"):
         if getattr(args, name):
             outputs[name] = getattr(args, name)
-    if not outputs:
+    if not outputs and not args.figures:
         raise ClbenchError("no output requested",
-                           hint="add --json, --markdown, --html or --csv FILE (- for stdout)")
+                           hint="add --json, --markdown, --html, --csv or --latex FILE (- for "
+                                "stdout), or --figures DIR")
     skipped: list[str] = []
     rendered = api.report(args.results, outputs,
                           warn=lambda line: err.print(line, markup=False),
                           skipped=skipped.append)
+    if args.figures:
+        written = api.figures(args.results, args.figures)
+        err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
     for name, path in outputs.items():
         if path == "-":
             print(rendered[name])

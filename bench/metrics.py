@@ -138,6 +138,9 @@ class MetricDef:
     definition: str  # what it measures, with its published formula and source
     compute: Callable[[Any], float | None]
     of_matrix: bool = False
+    # A measurement of the run's seed group, shared by its members: reports average it once
+    # per group (seeds of one group are not independent samples of it).
+    per_group: bool = False
 
 
 METRICS: tuple[MetricDef, ...] = (
@@ -162,11 +165,14 @@ METRICS: tuple[MetricDef, ...] = (
               "final / initial parameter count (1.0: no growth)", _run_param_growth),
     MetricDef("wall_time_s", "Wall time", False, "seconds",
               "wall time of the run's seed group, in seconds (a batched group trains its "
-              "seeds together, so each member records the group's time)", _wall_time),
+              "seeds together, so each member records the group's time)", _wall_time,
+              per_group=True),
     MetricDef("peak_host_memory_bytes", "Peak host mem", False, "bytes",
-              "peak resident memory of the process during the run's group", _peak_host_memory),
+              "peak resident memory of the process during the run's group", _peak_host_memory,
+              per_group=True),
     MetricDef("peak_device_memory_bytes", "Peak device mem", False, "bytes",
-              "peak accelerator memory allocated during the run's group", _peak_device_memory),
+              "peak accelerator memory allocated during the run's group", _peak_device_memory,
+              per_group=True),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 # Metrics of the accuracy matrix alone: what a reference row, a comparison or the gate reads.

@@ -205,7 +205,7 @@ REPORTERS: Registry = Registry(
     "reporter",
     "clbench.reporters",
     [f"clbench.reports.{m}" for m in ("json_report", "markdown_report", "html_report",
-                                      "csv_report")],
+                                      "csv_report", "latex_report")],
     required=("render",),
     # Every reporter is built as cls(generated_at=..., metadata=...) (clbench.api.report).
     init_keywords=("generated_at", "metadata"),

@@ -4,6 +4,9 @@
   ``.tmp-<pid>-*.json``), fsynced and renamed over ``<spec hash>.json``, as each run finishes:
   an interrupted suite loses at most the runs in progress, and a reader never sees half a
   document. A writer removes the temporaries of processes that no longer exist.
+* **Runs not run for missing data** leave a small record, ``not-run/<spec hash>.json`` (the
+  spec and the message), so that ``clbench report`` can list them; a stored result of the same
+  spec supersedes it (and the writer removes it).
 * **Readers take only ``<spec hash>.json``** (20 hex digits), only regular files (a FIFO never
   blocks a report) of at most :data:`MAX_DOCUMENT_BYTES`, and each spec once: a leftover
   temporary, a lock file or a second copy of a run is never counted.
@@ -30,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clbench.errors import ResultsError
 from clbench.schema import RunResult, parse, validate
@@ -45,10 +49,49 @@ class InvalidResultError(ResultsError):
     """A result the writer refused because it would not read back: a bug, not a full disk."""
 
 
+NOT_RUN_DIR = "not-run"
+NOT_RUN_KIND = "clbench-not-run"
+MAX_NOT_RUN_BYTES = 2**20
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """A planned run that did not run because its dataset is missing (``not-run/<hash>.json``)."""
+
+    spec_hash: str
+    spec: dict[str, Any]  # RunSpec.to_json()
+    reason: str  # "data missing"
+    message: str  # the DataError's text: which files were expected where
+    recorded_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": NOT_RUN_KIND, "spec_hash": self.spec_hash, "spec": self.spec,
+                "reason": self.reason, "message": self.message,
+                "recorded_at": self.recorded_at}
+
+
+def _parse_not_run(doc: Any) -> NotRun | None:
+    """A not-run record, or None when ``doc`` is not one (untrusted input: checked field by
+    field)."""
+    if not isinstance(doc, dict) or doc.get("kind") != NOT_RUN_KIND:
+        return None
+    spec = doc.get("spec")
+    texts = [doc.get(k) for k in ("spec_hash", "reason", "message", "recorded_at")]
+    if not isinstance(spec, dict) or not all(isinstance(t, str) for t in texts):
+        return None
+    needed = {"scenario": str, "strategy": str, "budget": str, "scenario_params": dict}
+    if any(not isinstance(spec.get(k), t) for k, t in needed.items()):
+        return None
+    if not DOCUMENT_NAME.match(f"{texts[0]}.json"):
+        return None
+    return NotRun(texts[0], spec, texts[1], texts[2], texts[3])
+
+
 @dataclass
 class LoadedResults:
     runs: list[RunResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: what is wrong"
+    not_run: list[NotRun] = field(default_factory=list)  # missing data, no result since
 
 
 def _alive(pid: int) -> bool:
@@ -118,6 +161,7 @@ class ResultsStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            self.clear_not_run(result.spec_hash)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ResultsError(
@@ -127,6 +171,57 @@ class ResultsStore:
             raise ResultsError(f"cannot write results to {self.root}: {exc}",
                                hint="choose a writable directory with --results") from exc
         return target
+
+    def record_not_run(self, spec: Any, message: str, recorded_at: str) -> Path:
+        """Record that ``spec`` (a RunSpec) did not run because its data is missing, written
+        atomically like a result."""
+        record = NotRun(spec.hash, spec.to_json(), "data missing", message, recorded_at)
+        folder = self.root / NOT_RUN_DIR
+        target = folder / f"{spec.hash}.json"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-",
+                                       suffix=".json")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(record.to_json(), f, indent=1, default=str)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise ResultsError(f"cannot write results to {self.root}: {exc}",
+                               hint="choose a writable directory with --results") from exc
+        return target
+
+    def clear_not_run(self, spec_hash: str) -> None:
+        """Drop the not-run record of a run that has now run."""
+        with_record = self.root / NOT_RUN_DIR / f"{spec_hash}.json"
+        try:
+            with_record.unlink(missing_ok=True)
+        except OSError:  # a record left behind is superseded by the result anyway
+            pass
+
+    def _load_not_run(self, out: LoadedResults, stored: set[str]) -> None:
+        folder = self.root / NOT_RUN_DIR
+        if not folder.is_dir():
+            return
+        for path in ResultsStore(folder)._entries(DOCUMENT_NAME):
+            try:
+                info = os.stat(path)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_NOT_RUN_BYTES:
+                    raise ValueError("not a small regular file")
+                with open(path, "rb") as f:
+                    record = _parse_not_run(json.loads(f.read().decode("utf-8")))
+            except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+                record = None
+            if record is None or record.spec_hash != path.stem:
+                out.problems.append(f"{path}: not a clbench not-run record")
+                continue
+            if record.spec_hash not in stored:
+                out.not_run.append(record)
 
     def remove_stale_temporaries(self) -> int:
         """Remove the temporary files of writers that died mid-write; how many."""
@@ -238,4 +333,5 @@ class ResultsStore:
             if kept is None or rank > kept[0]:
                 by_spec[result.spec_hash] = (rank, result)
         out.runs = [result for _, result in by_spec.values()]
+        self._load_not_run(out, set(by_spec))
         return out

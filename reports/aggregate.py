@@ -12,6 +12,8 @@ Only cells at the current version of every component are shown and ranked; the o
 A cell is *complete* when every expected seed (the union of the seeds seen anywhere in its
 scenario table, and of the seed groups the runs were planned in) has an ``ok`` run with a final
 accuracy. Incomplete cells are shown with ``n ok / n total``, are never bold and are not ranked.
+A cell is *best* in a column (bold) only when its confidence interval is entirely better than
+every other complete cell's (:func:`best_cell`): never for ties or differences inside the CI.
 
 Every renderer (Markdown, HTML, JSON, CSV) reads the same :class:`Leaderboard`.
 """
@@ -44,6 +46,7 @@ from clbench.reports.staleness import (
     describe,
     stale_components,
 )
+from clbench.results import NotRun
 from clbench.schema import STATUSES, RunResult
 
 CONFIDENCE = 0.95
@@ -69,6 +72,7 @@ class Stat:
     n: int
     ci: float | None  # half-width of the 95% Student-t confidence interval; None for n < 2
     values: list[float] = field(default_factory=list)
+    per_group: bool = False  # n counts seed groups, not seeds (a group-wide measurement)
 
     @property
     def low(self) -> float | None:
@@ -139,7 +143,8 @@ class ScenarioTable:
     fwt_applicable: bool
     cells: list[Cell]  # ranked first (by rank), then unranked
     metrics: list[str]  # metric keys with at least one value in this table (fwt always)
-    best: dict[str, list[str]]  # metric key -> labels of the best complete cells
+    best: dict[str, list[str]]  # metric key -> [the label of the complete cell best beyond
+    # the CIs] (see best_cell); absent when no cell is
     notes: list[str]
     match_key: str  # the key without the scenario's version
 
@@ -177,6 +182,19 @@ class OverallRow:
 
 
 @dataclass
+class NotRunRow:
+    """A scenario whose runs did not run because the data is missing (from the store's
+    not-run records): listed as "not run: data missing", never ranked."""
+
+    scenario: str  # scenario label: name [setting] (parameters) vN, budget B
+    strategies: list[str]
+    seeds: list[Any]
+    n_runs: int
+    reason: str  # "data missing"
+    messages: list[str]  # what was missing, where
+
+
+@dataclass
 class Leaderboard:
     scenarios: list[ScenarioTable]
     overall: list[OverallRow]
@@ -184,6 +202,7 @@ class Leaderboard:
     metadata: dict[str, Any]
     problems: list[str]
     stale: list[StaleCell] = field(default_factory=list)
+    not_run: list[NotRunRow] = field(default_factory=list)
     metric_defs: list[MetricDef] = field(default_factory=lambda: list(METRICS))
 
     def to_json(self) -> dict[str, Any]:
@@ -191,7 +210,10 @@ class Leaderboard:
         def stat(s: Stat | None):
             if s is None:
                 return "n/a"
-            return {"mean": s.mean, "std": s.std, "n": s.n, "ci95": s.ci}
+            out = {"mean": s.mean, "std": s.std, "n": s.n, "ci95": s.ci}
+            if s.per_group:
+                out["per"] = "group"  # n counts seed groups (a group-wide measurement)
+            return out
 
         return {
             "confidence": CONFIDENCE,
@@ -220,6 +242,7 @@ class Leaderboard:
             "stale": [{"scenario": s.scenario, "strategy": s.strategy, "stored": s.stored,
                        "current": s.current, "n_runs": s.cell.n_runs, "fix": STALE_FIX}
                       for s in self.stale],
+            "not_run": [asdict(r) for r in self.not_run],
             "metadata": self.metadata,
             "metric_definitions": {m.key: m.definition for m in self.metric_defs},
         }
@@ -371,6 +394,18 @@ def _mean_matrix(matrices: Sequence[Any], n_tasks: int) -> list[list[float | Non
             for row, crow in zip(mean.tolist(), counts.tolist())]
 
 
+def _group_members(docs: Sequence[RunResult]) -> list[list[int]] | None:
+    """Indices of ``docs`` per seed group they trained in, when some group had several
+    members (else None: each run measured alone)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, doc in enumerate(docs):
+        key = tuple(doc.group.seeds) if doc.group is not None else ("alone", i)
+        groups.setdefault(key, []).append(i)
+    if all(len(members) == 1 for members in groups.values()):
+        return None
+    return list(groups.values())
+
+
 def _seed_sort(seeds: Iterable[Any]) -> list[Any]:
     return sorted(set(seeds), key=lambda s: (not isinstance(s, int), str(s) if not
                                              isinstance(s, int) else s))
@@ -407,11 +442,13 @@ def _labels(cells: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
 
 def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
               generated_at: str | None = None,
-              metadata: dict[str, Any] | None = None) -> Leaderboard:
+              metadata: dict[str, Any] | None = None,
+              not_run: Sequence[NotRun] = ()) -> Leaderboard:
     """The leaderboard of a list of run results.
 
     ``generated_at`` and ``metadata`` override the report date and the entries of the
-    metadata block (for reproducible output, e.g. golden tests)."""
+    metadata block (for reproducible output, e.g. golden tests). ``not_run``: the store's
+    records of runs skipped for missing data, listed per scenario."""
     current = current_versions(docs)
     fresh = [d for d in docs if not stale_components(components(d), current)]
     runs: list[RunRow] = []
@@ -433,7 +470,27 @@ def aggregate(docs: Sequence[RunResult], problems: Sequence[str] = (),
         metadata=_metadata(docs, generated_at, metadata),
         problems=list(problems),
         stale=stale,
+        not_run=not_run_rows(not_run),
     )
+
+
+def not_run_rows(records: Sequence[NotRun]) -> list[NotRunRow]:
+    """The not-run records grouped by scenario (label as the tables', without the data subset
+    flag, which only a run's built scenario knows)."""
+    groups: dict[str, list[NotRun]] = {}
+    for r in records:
+        spec = r.spec
+        params = spec["scenario_params"]
+        info = {"name": spec["scenario"], "version": spec.get("scenario_version", "?"),
+                "setting": params.get("setting"), "params": params,
+                "budget": spec["budget"], "subset": False}
+        groups.setdefault(_scenario_label(info), []).append(r)
+    return [NotRunRow(scenario=label,
+                      strategies=sorted({str(r.spec["strategy"]) for r in rs}),
+                      seeds=_seed_sort(r.spec.get("seed") for r in rs),
+                      n_runs=len(rs), reason=rs[0].reason,
+                      messages=sorted({r.message for r in rs}))
+            for label, rs in sorted(groups.items())]
 
 
 def _tables(docs: Sequence[RunResult], runs: list[RunRow], ranked: bool = True
@@ -478,9 +535,14 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
                    if _run_ok(d)]
         per_run = [run_metrics(d) for d in ok_docs]
         metrics: dict[str, Stat | None] = {}
+        groups = _group_members(ok_docs)
         for m in METRICS:
             if m.key == "fwt" and not fwt_applicable:
                 metrics[m.key] = None
+            elif m.per_group and groups is not None:
+                metrics[m.key] = summarize(per_run[members[0]][m.key]
+                                           for members in groups)
+                metrics[m.key].per_group = True
             else:
                 metrics[m.key] = summarize(r[m.key] for r in per_run)
         statuses: dict[str, int] = {}
@@ -520,15 +582,9 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
                                       and c.metrics[m.key].mean is not None for c in cells)]
     best: dict[str, list[str]] = {}
     for key in shown:
-        mdef = METRIC_BY_KEY[key]
-        candidates = [(c.metrics[key].mean, c.label) for c in cells
-                      if c.complete and c.metrics[key] is not None
-                      and c.metrics[key].mean is not None]
-        means = [m for m, _ in candidates]
-        if len(candidates) < 2 or max(means) - min(means) <= 1e-12:
-            continue  # bold means something only when complete cells differ
-        top = max(means) if mdef.higher_is_better else min(means)
-        best[key] = [label for m, label in candidates if abs(m - top) <= 1e-12]
+        winner = best_cell([c for c in cells if c.complete], key)
+        if winner is not None:
+            best[key] = [winner]
     notes = []
     if not fwt_applicable:
         notes.append(FWT_NA_NOTE)
@@ -539,6 +595,25 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
         params=dict(info["params"]), budget=info["budget"], subset=info["subset"],
         n_tasks=n_tasks, primary_metric=primary, fwt_applicable=fwt_applicable, cells=cells,
         metrics=shown, best=best, notes=notes, match_key=_without_version(info))
+
+
+def best_cell(cells: Sequence[Cell], key: str) -> str | None:
+    """The label of the cell that is best in ``key`` *beyond the confidence intervals*: its 95%
+    interval lies entirely on the better side of every other cell's interval. None for ties,
+    for differences inside the intervals, with fewer than two cells, or when a cell has no
+    interval (n < 2): bold then would claim a difference the seeds do not show."""
+    stats = [(c.metrics[key], c.label) for c in cells
+             if c.metrics.get(key) is not None and c.metrics[key].mean is not None]
+    if len(stats) < 2 or any(st.ci is None for st, _ in stats):
+        return None
+    sign = 1.0 if METRIC_BY_KEY[key].higher_is_better else -1.0
+    stats.sort(key=lambda item: -sign * item[0].mean)
+    (top, label), (runner_up, _) = stats[0], stats[1]
+    if sign > 0:
+        separated = top.mean - top.ci > runner_up.mean + runner_up.ci
+    else:
+        separated = top.mean + top.ci < runner_up.mean - runner_up.ci
+    return label if separated else None
 
 
 def cell_components(table: ScenarioTable, cell: Cell) -> dict[str, tuple[str, str]]:
@@ -597,9 +672,12 @@ def _metadata(docs: Sequence[RunResult], generated_at: str | None,
         "run_statuses": {s: sum(1 for d in docs if d.status == s) for s in STATUSES},
         "clbench_versions": distinct(i.clbench_version for i in idents),
         "git_shas": sorted(set(shas)),
-        "hardware": distinct(f"{i.device}: {i.device_name}" if i.device else None
+        # A CPU run's device name is its CPU, shown once under "cpus"; accelerators by name.
+        "hardware": distinct(i.device if str(i.device).startswith("cpu")
+                             else f"{i.device}: {i.device_name}" if i.device else None
                              for i in idents),
-        "cpus": distinct(i.cpu for i in idents),
+        "cpus": distinct(f"{i.cpu} ({i.cpu_count} logical CPUs)" if i.cpu and i.cpu_count
+                         else i.cpu for i in idents),
         "python": distinct(i.python for i in idents),
         "torch": distinct(i.torch for i in idents),
         "cuda": distinct(i.cuda for i in idents),
@@ -620,8 +698,10 @@ def leaderboard_for(loaded: Any, generated_at: str | None = None,
                     metadata: dict[str, Any] | None = None) -> Leaderboard:
     """The leaderboard of a :class:`clbench.results.LoadedResults`, computed once per loaded
     store and options (several reporters rendering one store share it)."""
-    key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems))
+    key = (generated_at, _canon(metadata), len(loaded.runs), len(loaded.problems),
+           len(getattr(loaded, "not_run", ())))
     cache = loaded.__dict__.setdefault("_leaderboards", {})
     if key not in cache:
-        cache[key] = aggregate(loaded.runs, loaded.problems, generated_at, metadata)
+        cache[key] = aggregate(loaded.runs, loaded.problems, generated_at, metadata,
+                               getattr(loaded, "not_run", ()))
     return cache[key]

@@ -12,6 +12,10 @@ from markupsafe import Markup, escape
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 MARGIN = {"left": 56, "right": 12, "top": 12, "bottom": 36}
+# Each series has its own dash pattern and marker as well as its colour, so lines that lie on
+# top of each other stay visible (and the legend names the ones that coincide).
+DASHES = ("", "7 4", "2 3", "9 3 2 3", "4 2", "1 4")
+MARKERS = ("circle", "square", "diamond", "triangle")
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -20,13 +24,10 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    v = start
-    while v <= hi + step * 1e-9:
-        ticks.append(round(v, 12))
-        v += step
-    return ticks
+    # From the last tick at or below lo to the first at or above hi: the axis covers the data.
+    start = math.floor(lo / step + 1e-9)
+    end = math.ceil(hi / step - 1e-9)
+    return [round(k * step, 12) for k in range(start, end + 1)]
 
 
 def _short(v: float) -> str:
@@ -65,7 +66,10 @@ def line_chart(series: Sequence[tuple[str, Sequence[float | None]]], x_labels: S
         return MARGIN["top"] + ph * (1 - (v - lo) / (hi - lo))
 
     lines = []
+    first_with: dict[tuple[Any, ...], str] = {}
     for k, (label, ys) in enumerate(series):
+        key = tuple(ys)
+        same_as = first_with.setdefault(key, label)
         segments, current, dots = [], [], []
         for i, v in enumerate(ys):
             if v is None:
@@ -79,6 +83,8 @@ def line_chart(series: Sequence[tuple[str, Sequence[float | None]]], x_labels: S
         if current:
             segments.append(" ".join(current))
         lines.append({"label": label, "color": PALETTE[k % len(PALETTE)],
+                      "dash": DASHES[k % len(DASHES)], "marker": MARKERS[k % len(MARKERS)],
+                      "same_as": None if same_as == label else same_as,
                       "segments": segments, "dots": dots})
     return {
         "width": width, "height": height, "y_title": y_title,
@@ -180,19 +186,38 @@ def svg_line_chart(c: dict[str, Any], title: str) -> Markup:
                f'class="axis" transform="rotate(-90 12 {mid})">{_e(c["y_title"])}</text>')
     for line in c["lines"]:
         out.append(f'<g class="series" data-label="{_e(line["label"])}">')
+        dash = f' stroke-dasharray="{line["dash"]}"' if line["dash"] else ""
         for seg in line["segments"]:
             out.append(f'<polyline points="{seg}" fill="none" stroke="{line["color"]}" '
-                       f'stroke-width="2"/>')
+                       f'stroke-width="2"{dash}/>')
         for d in line["dots"]:
-            out.append(f'<circle cx="{d["cx"]}" cy="{d["cy"]}" r="3" fill="{line["color"]}">'
-                       f'<title>{_e(d["title"])}</title></circle>')
+            out.append(_marker(line["marker"], d["cx"], d["cy"], line["color"],
+                               _e(d["title"])))
         out.append("</g>")
     out.append('</svg><ul class="legend">')
     for line in c["lines"]:
-        out.append(f'<li><span class="swatch" style="background: {line["color"]}"></span>'
-                   f'{_e(line["label"])}</li>')
+        note = (f' <span class="same">(same values as {_e(line["same_as"])})</span>'
+                if line["same_as"] else "")
+        out.append(f'<li><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" '
+                   f'y1="5" y2="5" stroke="{line["color"]}" stroke-width="2"'
+                   + (f' stroke-dasharray="{line["dash"]}"' if line["dash"] else "")
+                   + f'/></svg> {_e(line["label"])}{note}</li>')
     out.append("</ul>")
     return Markup("".join(out))
+
+
+def _marker(shape: str, x: float, y: float, color: str, title: str) -> str:
+    tip = f"<title>{title}</title>"
+    if shape == "square":
+        return (f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{color}">'
+                f'{tip}</rect>')
+    if shape == "diamond":
+        return (f'<polygon points="{x:.1f},{y - 4:.1f} {x + 4:.1f},{y:.1f} {x:.1f},'
+                f'{y + 4:.1f} {x - 4:.1f},{y:.1f}" fill="{color}">{tip}</polygon>')
+    if shape == "triangle":
+        return (f'<polygon points="{x:.1f},{y - 4:.1f} {x + 4:.1f},{y + 3:.1f} {x - 4:.1f},'
+                f'{y + 3:.1f}" fill="{color}">{tip}</polygon>')
+    return f'<circle cx="{x}" cy="{y}" r="3" fill="{color}">{tip}</circle>'
 
 
 def svg_heatmap(h: dict[str, Any], title: str) -> Markup:

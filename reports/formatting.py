@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from typing import Any
 
@@ -16,24 +17,36 @@ from clbench.reports.aggregate import Stat
 NA = "n/a"
 EMPTY = "—"
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+# CommonMark's backslash escapes: ``\<`` is a literal ``<`` (never the start of raw HTML) and
+# ``\&`` a literal ``&`` (never an entity), so the text reads the same in a terminal and on GitHub.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#<>&])")
 
 
 def md_escape(value: Any) -> str:
-    """Text from results made inert in GitHub-flavoured Markdown (tables included): HTML
-    characters become entities, Markdown punctuation is backslash-escaped, newlines become
-    spaces."""
-    text = str(value)
-    text = (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    r"""Text from results made inert in GitHub-flavoured Markdown (tables included): Markdown
+    punctuation and the HTML characters ``< > &`` are backslash-escaped (escaped for Markdown,
+    not HTML: a terminal shows ``\<b\>``, not ``&lt;b&gt;``), newlines become spaces."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(value))
     return " ".join(text.split())
 
 
-def _bytes(v: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(v) >= scale:
-            return f"{v / scale:.1f} {unit}"
-    return f"{v:.0f} B"
+_BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def _byte_unit(v: float) -> tuple[str, int]:
+    return next(((u, sc) for u, sc in _BYTE_UNITS if abs(v) >= sc), ("B", 1))
+
+
+def _bytes(v: float, unit: tuple[str, int] | None = None, digits: int = 1) -> str:
+    name, scale = unit or _byte_unit(v)
+    return f"{v / scale:.{digits}f} {name}" if scale > 1 else f"{v:.0f} B"
+
+
+def _digits_for(ci_scaled: float) -> int:
+    """Decimals that show a small CI half-width with two significant digits (at most 4)."""
+    if ci_scaled <= 0 or ci_scaled >= 0.1:
+        return 1
+    return min(4, 1 - math.floor(math.log10(ci_scaled)))
 
 
 def fmt_value(v: float | None, kind: str) -> str:
@@ -52,25 +65,36 @@ def fmt_value(v: float | None, kind: str) -> str:
     return f"{v:g}"
 
 
-def fmt_ci(v: float | None, kind: str) -> str:
+def fmt_ci(v: float | None, kind: str, mean: float | None = None) -> str:
+    """The CI half-width in the mean's unit (``765.0 MiB ± 0.0 MiB``, never ``± 25.4 KiB``)."""
     if v is None:
         return ""
     if kind == "seconds":
         return f"{v:.1f}"
+    if kind == "bytes":
+        return _bytes(v, _byte_unit(mean if mean is not None else v))
     return fmt_value(v, kind)
 
 
 def fmt_stat(stat: Stat | None, metric: str) -> str:
     """``mean ± ci95`` (``mean`` alone for n = 1), ``n/a`` for a metric that does not apply,
-    an em dash when no seed has a value."""
+    an em dash when no seed has a value. A group-wide measurement (its seeds trained together,
+    so they share it) says ``per group``: its interval, if any, is over groups, never a fake
+    ``± 0.0`` over the group's members."""
     if stat is None:
         return NA
     if stat.mean is None:
         return EMPTY
     kind = METRIC_BY_KEY[metric].kind
     text = fmt_value(stat.mean, kind)
-    if stat.ci is not None and (kind in ("fraction", "ratio", "seconds") or stat.ci > 0):
-        text += f" ± {fmt_ci(stat.ci, kind)}"
+    if kind == "bytes" and stat.ci is not None and stat.ci > 0:
+        unit = _byte_unit(stat.mean)  # one unit, with the decimals the CI needs
+        digits = _digits_for(stat.ci / unit[1])
+        text = f"{_bytes(stat.mean, unit, digits)} ± {_bytes(stat.ci, unit, digits)}"
+    elif stat.ci is not None and (kind in ("fraction", "ratio", "seconds") or stat.ci > 0):
+        text += f" ± {fmt_ci(stat.ci, kind, stat.mean)}"
+    if stat.per_group:
+        text += " per group"
     return text
 
 

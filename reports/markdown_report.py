@@ -70,16 +70,20 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
             return ", ".join(map(str, v)) if v else "unknown"
         return "unknown" if v in (None, "") else str(v)
 
+    hardware = meta.get("hardware") or []
+    cuda = join(meta.get("cuda"))
+    if not meta.get("cuda") and hardware and all(str(h).startswith("cpu") for h in hardware):
+        cuda = "not used (CPU runs only)"
     return [
         ("Generated", join(meta.get("generated_at"))),
         ("Report by clbench", join(meta.get("report_clbench_version"))),
         ("Runs by clbench", join(meta.get("clbench_versions"))),
         ("Git", join(meta.get("git_shas"))),
-        ("Hardware", join(meta.get("hardware"))),
+        ("Devices", join(meta.get("hardware"))),
         ("CPU", join(meta.get("cpus"))),
         ("Python", join(meta.get("python"))),
         ("PyTorch", join(meta.get("torch"))),
-        ("CUDA", join(meta.get("cuda"))),
+        ("CUDA", cuda),
         ("Runs started", join(meta.get("runs_started"))),
         ("Runs finished", join(meta.get("runs_finished"))),
     ]
@@ -91,6 +95,7 @@ def render_markdown(lb: Leaderboard) -> str:
         meta=lb.metadata, statuses=statuses, overall=lb.overall,
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
         problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
+        not_run=lb.not_run,
         any_fwt_na=any(not t.fwt_applicable for t in lb.scenarios), fwt_note=FWT_NA_NOTE,
     )
 

@@ -51,7 +51,7 @@ from clbench.models import ModelFactory
 from clbench.seeding import Stream, derive_seed, generator
 from clbench.strategies.base import SGDParams, Strategy, make_optimizer
 
-INSTALL_HINT = "pip install 'avalanche-lib==0.6.0' quadprog"
+INSTALL_HINT = "pip install 'clbench[avalanche]' (avalanche-lib 0.6 and quadprog)"
 MASK_VALUE = -1e9  # finite "minus infinity": same softmax as -inf, no NaN in KL terms (LwF)
 
 
@@ -169,6 +169,11 @@ class AvalancheStrategy(Strategy):
     def template_model(self) -> nn.Module:
         """The module clbench evaluates and counts."""
         return self.template.model
+
+    @classmethod
+    def missing_requirement(cls) -> str | None:
+        """How to install what this strategy needs, when it is not installed (`clbench list`)."""
+        return None if avalanche_available() else INSTALL_HINT
 
     # -- protocol ------------------------------------------------------------------------------
     def setup(self, info, model_factory, seeds, device) -> None:

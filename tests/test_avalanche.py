@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 pytest.importorskip("avalanche", reason="avalanche-lib is not installed: "
-                    "pip install 'avalanche-lib==0.6.0' quadprog")
+                    "pip install 'clbench[avalanche]'")
 
 from strategy_setup import CPU, DATA, set_up, train  # noqa: E402
 
@@ -97,7 +98,22 @@ def test_missing_avalanche_is_a_clear_refusal(monkeypatch):
                         else real(name, *a))
     info = make_scenario("split-digits", {}).info(0)
     reason = STRATEGIES.get("avalanche.gem").unsupported(info)
-    assert "pip install 'avalanche-lib==0.6.0' quadprog" in reason
+    assert "pip install 'clbench[avalanche]'" in reason
+
+
+def test_list_names_the_extra_when_avalanche_is_missing(monkeypatch, capsys):
+    from clbench import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("avalanche", "quadprog")
+                        else real(name, *a))
+    assert cli.main(["list", "strategies"]) == 0
+    out = capsys.readouterr().out
+    entries = {m.group(1): m.group(0)  # one strategy's lines each
+               for m in re.finditer(r"\n  (\S+) .*?(?=\n  \S|\Z)", out, re.S)}
+    assert "not installed: pip install 'clbench[avalanche]'" in entries["avalanche.naive"]
+    assert "not installed" not in entries["naive"]
 
 
 # --------------------------------------------------------------------------- not a no-op
