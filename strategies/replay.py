@@ -14,11 +14,11 @@ import torch
 from clbench.experience import Experience, TaskData
 from clbench.registry import STRATEGIES
 from clbench.seeding import Stream, generator
-from clbench.strategies.base import SGD_DEFAULTS, Batch, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, Batch, SupervisedParams, SupervisedStrategy
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplayParams(SGDParams):
+class ReplayParams(SupervisedParams):
     # Memory budget in samples (total, not per class). 200 is the smallest buffer of Buzzega et
     # al. 2020 ("Dark Experience for General Continual Learning", Table 2: 200/500/5120) and in
     # the range of the tiny memories of Chaudhry et al. 2019 ("On Tiny Episodic Memories in
@@ -100,7 +100,7 @@ class Replay(SupervisedStrategy):
     pixel-permutation ids per member, a :class:`TaskData`), never as copies of the images.
     """
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "experience replay from a fixed-size episodic memory (reservoir or balanced)"
     Params = ReplayParams
     defaults = SGD_DEFAULTS
