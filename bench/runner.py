@@ -287,6 +287,8 @@ def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasureme
         t0 = time.perf_counter()
         row, finite_logits = evaluate(strategy, info, data.test)
         row = row.cpu()
+        if not getattr(strategy, "predicts_untrained_tasks", True):
+            row[:, t:] = float("nan")  # its tasks t.. have no prediction yet: not measured
         _sync(device)
         m.eval_times[t] = time.perf_counter() - t0
         for s in range(S):

@@ -38,6 +38,10 @@ class Strategy(ABC):
     batched: ClassVar[bool] = False
     settings: ClassVar[tuple[str, ...]] = ("class", "task", "domain")
     backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone
+    # False: the model has no prediction for a task before training on it (a per-task column
+    # or head that does not exist yet). The harness then records R[i][j] for j > i, row 0
+    # included, as not measured (null), so FWT is not defined rather than 0 by construction.
+    predicts_untrained_tasks: ClassVar[bool] = True
 
     @dataclasses.dataclass(frozen=True)
     class Params:
