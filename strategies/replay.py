@@ -46,16 +46,7 @@ class ReplayParams(SupervisedParams):
 def gather_columns(data: TaskData, index: torch.Tensor) -> TaskData:
     """The rows of ``data`` at positions ``index`` ([S, m], each member its own) as a TaskData
     (same images and permutations; ``batch()`` works on it)."""
-    return TaskData(
-        data.images,
-        data.rows.gather(1, index),
-        data.labels.gather(1, index),
-        data.task_ids.gather(1, index),
-        data.mean,
-        data.std,
-        data.permutations,
-        None if data.perm_ids is None else data.perm_ids.gather(1, index),
-    )
+    return data.gather(index)
 
 
 def _compact_permutations(data: TaskData) -> TaskData:

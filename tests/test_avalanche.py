@@ -200,7 +200,7 @@ def test_naive_and_avalanche_naive_agree(scenario):
     """Same init, same batches in the same order (order=native), same optimiser (fresh SGD
     with momentum per experience), same masked loss: the parameters agree to float rounding
     after three experiences of two epochs each."""
-    native = _train("naive", scenario, seed=3, params=":epochs=2", tasks=3)
+    native = _train("naive", scenario, seed=3, params=":epochs=2,active_outputs=all", tasks=3)
     avl = _train("avalanche.naive", scenario, seed=3, params=":epochs=2,order=native",
                  tasks=3)
     ours = member_state(native.model, 0)
