@@ -9,8 +9,8 @@ The package is layered, and imports only point down (``tests/test_layers.py`` en
 2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
    imports the core and itself, never one another.
 3. **application**: ``clbench.runner``, ``clbench.executors`` (local, Ray),
-   ``clbench.suite``, ``clbench.reference``, ``clbench.api`` and ``clbench.cli``, which tie the
-   components together.
+   ``clbench.suite``, ``clbench.reference``, ``clbench.api``, ``clbench.tune`` and
+   ``clbench.cli``, which tie the components together.
 
 Components reach each other only through the registry (``clbench.registry``), by name.
 Importing clbench runs nothing: registries load their modules on first use.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from clbench.errors import ConfigError, DataError, ResultsError
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
 from clbench.results import InvalidResultError, ResultsStore
-from clbench.spec import RunSpec, make_specs, parse_seeds
+from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
 from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
 
@@ -62,8 +63,12 @@ def plan(
     strategies: Sequence[str] = (),
     seeds: str | Sequence[int] | None = None,
     budget: str | None = None,
+    validation: float = 0.0,
 ) -> tuple[list[RunSpec], list[str]]:
-    """The run specs of a suite and/or an explicit scenarios x strategies grid, with notes."""
+    """The run specs of a suite and/or an explicit scenarios x strategies grid, with notes;
+    ``validation`` > 0 evaluates each on that fraction of its training data (not the test
+    split)."""
+    validation = check_validation(validation)
     seed_list = parse_seeds(list(seeds) if isinstance(seeds, (list, tuple)) else seeds) \
         if seeds is not None else None
     specs: list[RunSpec] = []
@@ -83,6 +88,8 @@ def plan(
         for sc in scenarios:
             for st in strategies:
                 specs += make_specs(sc, st, seed_list or [0], budget or "default")
+    if validation:
+        specs = [dataclasses.replace(s, validation=validation) for s in specs]
     return list(dict.fromkeys(specs)), notes
 
 
@@ -280,6 +287,32 @@ def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSumm
                                     f"{result.error.message}")
         elif result.status == "diverged":
             summary.diverged += 1
+
+
+def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
+         trials: int | None = None, seeds: str | Sequence[int] = (0,), budget: str = "default",
+         validation: float = 0.1, metric: str = "acc", search_seed: int = 0,
+         results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
+         **run_options: Any):
+    """Search ``strategy``'s parameters on ``scenario``, scored on the validation split (see
+    :mod:`clbench.tune`); every trial runs through :func:`run` (``run_options``: device,
+    data_dir, group_size, ...) into ``results``. ``outputs`` maps ``markdown``/``json`` to a
+    file (``-``: returned only). Returns ``(TuneResult, {format: text})``."""
+    from clbench import tune as tuning
+
+    check_run_options(run_options.get("device", "auto"), run_options.get("group_size"),
+                      results)
+    result = tuning.tune(scenario, strategy, space, sampler=sampler, trials=trials, seeds=seeds,
+                         budget=budget, validation=validation, metric=metric,
+                         search_seed=search_seed, run=run, results=results, **run_options)
+    rendered = {}
+    for fmt, path in (outputs or {}).items():
+        text = (json.dumps(result.to_json(), indent=1, default=str) + "\n" if fmt == "json"
+                else result.to_markdown())
+        rendered[fmt] = text
+        if str(path) != "-":
+            _write(path, text)
+    return result, rendered
 
 
 def prepare(

@@ -108,6 +108,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, its run count and a time estimate; run nothing")
+    p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
+                   help="evaluate on this fraction of each task's training data, held out, "
+                        "instead of the test split (default 0: the test split)")
+    p.add_argument("--allow-missing-data", action="store_true",
+                   help="exit 0 even if runs were skipped because their data is missing")
+    _add_executor_args(p)
+
+
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
     ex = p.add_argument_group("executor (see README: More than one machine)")
     ex.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="local: groups one after another in this process (default); ray: "
@@ -120,8 +129,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                     help="Ray: GPUs per group; fractions pack groups on a GPU (default 0)")
     ex.add_argument("--max-retries", type=int, metavar="N",
                     help="Ray: retries of a group whose worker died (default 2)")
-    p.add_argument("--allow-missing-data", action="store_true",
-                   help="exit 0 even if runs were skipped because their data is missing")
+
+
+def _executor(args):
+    return make_executor(args.executor, address=args.ray_address,
+                         cpus_per_group=args.cpus_per_group,
+                         gpus_per_group=args.gpus_per_group, max_retries=args.max_retries)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +147,31 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     _add_run_args(sub.add_parser("run", help="run a suite or a scenario x strategy grid"))
+    tun = sub.add_parser("tune", help="search a strategy's parameters on the validation split")
+    tun.add_argument("--scenario", required=True, metavar="NAME[:k=v,...]")
+    tun.add_argument("--strategy", required=True, metavar="NAME[:k=v,...]",
+                     help="the strategy, with any parameters held fixed")
+    tun.add_argument("--space", action="append", default=[], required=True,
+                     metavar="NAME=a,b,c|NAME=low:high|NAME=log:low:high",
+                     help="one searched parameter, repeatable")
+    tun.add_argument("--sampler", default="grid", choices=["grid", "random", "tpe"],
+                     help="grid (every combination), random, or tpe (Optuna, if installed)")
+    tun.add_argument("--trials", type=int, help="configurations to try (random, tpe; "
+                                                "with grid: the first N)")
+    tun.add_argument("--seeds", default="0", help="seeds of every trial (default 0)")
+    tun.add_argument("--budget", default="default", help="smoke, default or paper")
+    tun.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+                     help="held-out fraction of each task's training data (default 0.1)")
+    tun.add_argument("--metric", default="acc", help=f"{', '.join(MATRIX_METRICS)} (default acc)")
+    tun.add_argument("--search-seed", type=int, default=0, help="seed of the random/tpe sampler")
+    tun.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    tun.add_argument("--data-dir", help="dataset folder")
+    tun.add_argument("--no-download", action="store_true", help="never download datasets")
+    tun.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
+    tun.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    tun.add_argument("--markdown", metavar="FILE", help="write the search report (- stdout)")
+    tun.add_argument("--json", metavar="FILE", help="write the search as JSON (- stdout)")
+    _add_executor_args(tun)
     rep = sub.add_parser("report", help="render the results store")
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     rep.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
@@ -195,12 +233,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget)
+    specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget,
+                            args.validation)
     for note in notes:
         err.print(f"note: {note}")
-    executor = make_executor(args.executor, address=args.ray_address,
-                             cpus_per_group=args.cpus_per_group,
-                             gpus_per_group=args.gpus_per_group, max_retries=args.max_retries)
+    executor = _executor(args)
     api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
                           executor=executor)
     if args.dry_run:
@@ -228,6 +265,30 @@ def cmd_run(args) -> int:
                   "status 2 (provide the data, or pass --allow-missing-data to exit 0; the "
                   "report lists them as not run)", markup=False)
     return summary.exit_code
+
+
+def cmd_tune(args) -> int:
+    outputs = {k: getattr(args, k) for k in ("markdown", "json") if getattr(args, k)}
+    result, rendered = api.tune(
+        args.scenario, args.strategy, args.space, sampler=args.sampler, trials=args.trials,
+        seeds=args.seeds, budget=args.budget, validation=args.validation, metric=args.metric,
+        search_seed=args.search_seed, results=args.results,
+        outputs=outputs or {"markdown": "-"}, device=args.device, data_dir=args.data_dir,
+        download=False if args.no_download else None, group_size=args.group_size,
+        executor=_executor(args))
+    for name, path in (outputs or {"markdown": "-"}).items():
+        if path == "-":
+            print(rendered[name], end="")
+        else:
+            err.print(f"wrote the {name} search report to {path}", markup=False)
+    best = result.best
+    if best is None:
+        err.print("no trial has a score (every trial failed or diverged)", markup=False)
+        return 1
+    err.print(f"best of {len(result.trials)} trial(s): {best.resolved()} "
+              f"(validation {args.metric} {best.score:.4f}); runs in {args.results}",
+              markup=False)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -286,7 +347,7 @@ def cmd_gate(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report,
+    handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
                "compare": cmd_compare, "gate": cmd_gate}[args.command]
     try:
         return handler(args)

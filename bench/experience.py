@@ -125,6 +125,20 @@ class TaskData:
         x = x.float().div_(255.0).sub_(self.mean).div_(self.std)
         return x, self.labels.gather(1, index), self.task_ids.gather(1, index)
 
+    def gather(self, index: torch.Tensor) -> TaskData:
+        """The rows at positions ``index`` (int64 [S, m], each member its own) as a TaskData
+        over the same images and permutations."""
+        return TaskData(
+            self.images,
+            self.rows.gather(1, index),
+            self.labels.gather(1, index),
+            self.task_ids.gather(1, index),
+            self.mean,
+            self.std,
+            self.permutations,
+            None if self.perm_ids is None else self.perm_ids.gather(1, index),
+        )
+
     def select(self, members: list[int]) -> TaskData:
         """The same data for a subset of members (used to run members one at a time)."""
         m = torch.as_tensor(members, device=self.rows.device)
@@ -179,3 +193,23 @@ class ScenarioData:
     train: list[TaskData]
     test: list[TaskData]
     data_source: dict[str, Any]
+
+
+def hold_out(data: ScenarioData, fraction: float, generators: list[torch.Generator]
+             ) -> ScenarioData:
+    """``data`` with ``fraction`` of every task's training samples held out as its evaluation
+    split: member ``s`` shuffles each task's training positions with ``generators[s]`` and keeps
+    the first ``round(fraction * n)`` (at least one) for validation, the rest for training, so
+    the two are disjoint and the test split is never read. The validation split replaces
+    ``test``."""
+    train, validation = [], []
+    for task in data.train:
+        n = len(task)
+        k = min(max(1, round(fraction * n)), n - 1)
+        order = torch.stack([torch.randperm(n, generator=g) for g in generators])
+        order = order.to(task.rows.device)
+        validation.append(task.gather(order[:, :k].sort(1).values))
+        train.append(task.gather(order[:, k:].sort(1).values))
+    return ScenarioData(data.info, train, validation,
+                        {**data.data_source, "evaluated_on": "validation",
+                         "validation_fraction": fraction})

@@ -22,7 +22,7 @@ import torch
 
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
-from clbench.experience import Experience, ScenarioInfo, TaskData
+from clbench.experience import Experience, ScenarioInfo, TaskData, hold_out
 from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
@@ -39,7 +39,7 @@ from clbench.schema import (
     ScenarioRecord,
     TaskRecord,
 )
-from clbench.seeding import seed_everything
+from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
@@ -188,6 +188,9 @@ def set_up_group(spec: RunSpec, seeds: list[int], device: torch.device, data: Da
         raise
     except Exception as exc:  # a broken file caught late is still the data's fault
         raise DataError(f"cannot build {spec.scenario!r}: {type(exc).__name__}: {exc}") from exc
+    if spec.validation:
+        scenario_data = hold_out(scenario_data, spec.validation,
+                                 [generator(seed, Stream.VALIDATION) for seed in seeds])
     strategy = strategy_cls(params)
     if strategy.batched is False and len(seeds) != 1:
         raise RuntimeError("an unbatched strategy was given a group of several seeds")
@@ -288,6 +291,8 @@ def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasureme
         t0 = time.perf_counter()
         row, finite_logits = evaluate(strategy, info, data.test)
         row = row.cpu()
+        if not getattr(strategy, "predicts_untrained_tasks", True):
+            row[:, t:] = float("nan")  # its tasks t.. have no prediction yet: not measured
         _sync(device)
         m.eval_times[t] = time.perf_counter() - t0
         for s in range(S):

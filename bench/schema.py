@@ -360,7 +360,14 @@ SCENARIO_KEYS = ("name", "version", "params", "setting", "input_shape", "n_outpu
 
 
 def _check_spec(spec: Any) -> None:
-    _object(spec, "spec", SPEC_KEYS)
+    _object(spec, "spec", SPEC_KEYS, optional=("split", "validation"))
+    if "split" in spec or "validation" in spec:  # a validation-split run: both, consistent
+        if spec.get("split") != "validation":
+            _fail("spec.split", '"validation" (a test-split spec has no split key)',
+                  spec.get("split"))
+        v = spec.get("validation")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 0.5:
+            _fail("spec.validation", "a fraction in (0, 0.5]", v)
     for key in ("scenario", "scenario_version", "strategy", "strategy_version", "backbone",
                 "backbone_version", "budget"):
         _string(spec[key], f"spec.{key}", non_empty=True)

@@ -32,6 +32,7 @@ class Stream(enum.IntEnum):
     GEN_SHUFFLE = 35  # generative-replay: the VAE's minibatch order
     PNN_INIT = 40  # pnn: column k's initialisation (+ k)
     NET2NET_GROW = 41  # net2net: widening maps (+ nothing) and symmetry-breaking noise (+ 1)
+    VALIDATION = 50  # runner: which training samples of each task the validation split holds
     NUMPY_GLOBAL = 99  # seed_everything: NumPy's global RNG
 
 

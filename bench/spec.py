@@ -38,9 +38,22 @@ class RunSpec:
     backbone_version: str
     seed: int
     budget: str
+    # Fraction of every task's training data held out and evaluated on instead of the test
+    # split (0: the test split). Tuning runs use it; reports keep the two splits apart.
+    validation: float = 0.0
+
+    @property
+    def split(self) -> str:
+        """What the accuracy matrix was measured on: ``"test"`` or ``"validation"``."""
+        return "validation" if self.validation else "test"
 
     def to_json(self) -> dict[str, Any]:
+        # A test-split spec has no split keys, so its hash is the one it had before the
+        # validation split existed.
+        split = {"split": "validation", "validation": self.validation} if self.validation \
+            else {}
         return {
+            **split,
             "scenario": self.scenario,
             "scenario_version": self.scenario_version,
             "scenario_params": dict(self.scenario_params),
@@ -67,6 +80,7 @@ class RunSpec:
             backbone_version=str(doc["backbone_version"]),
             seed=int(doc["seed"]),
             budget=doc["budget"],
+            validation=float(doc.get("validation", 0.0)),
         )
 
     @property
@@ -92,11 +106,15 @@ def make_specs(
     strategy: str | tuple[str, Mapping[str, Any]],
     seeds: list[int],
     budget: str,
+    validation: float = 0.0,
 ) -> list[RunSpec]:
     """Specs for one scenario x strategy over ``seeds``; ``scenario`` and ``strategy`` are
-    ``"name:key=value,..."`` strings or ``(name, params)`` pairs. Raises ConfigError for
-    unknown names, bad parameters, or a strategy that is not defined for the scenario."""
+    ``"name:key=value,..."`` strings or ``(name, params)`` pairs; ``validation`` > 0 evaluates
+    on that fraction of each task's training data instead of the test split. Raises
+    ConfigError for unknown names, bad parameters, or a strategy that is not defined for the
+    scenario."""
     get_budget(budget)
+    validation = check_validation(validation)
     sc_name, sc_params = parse_named(scenario) if isinstance(scenario, str) else scenario
     st_name, st_params = parse_named(strategy) if isinstance(strategy, str) else strategy
     sc = make_scenario(sc_name, sc_params)
@@ -117,8 +135,20 @@ def make_specs(
         backbone=info.backbone,
         backbone_version=version_of(BACKBONES.get(info.backbone)),
         budget=budget,
+        validation=validation,
     )
     return [RunSpec(**common, seed=seed) for seed in seeds]
+
+
+def check_validation(fraction: Any) -> float:
+    """The validation fraction as a float in [0, 0.5]; ConfigError otherwise."""
+    hint = "give a fraction of each task's training data, e.g. 0.1 (0: evaluate on the test split)"
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise ConfigError(f"validation must be a number, got {fraction!r}", hint=hint)
+    fraction = float(fraction)
+    if not 0.0 <= fraction <= 0.5:  # also rejects NaN
+        raise ConfigError(f"validation must be between 0 and 0.5, got {fraction}", hint=hint)
+    return fraction
 
 
 MAX_SEEDS = 10_000  # more seeds than any study runs: a typo such as 0-100000000, refused at once

@@ -147,6 +147,7 @@ class ScenarioTable:
     # the CIs] (see best_cell); absent when no cell is
     notes: list[str]
     match_key: str  # the key without the scenario's version
+    split: str = "test"  # what the accuracies were measured on: "test" or "validation"
 
 
 @dataclass
@@ -221,7 +222,7 @@ class Leaderboard:
                 {
                     "label": t.label, "name": t.name, "version": t.version, "setting": t.setting,
                     "params": t.params, "budget": t.budget, "subset": t.subset,
-                    "n_tasks": t.n_tasks, "primary_metric": t.primary_metric,
+                    "split": t.split, "n_tasks": t.n_tasks, "primary_metric": t.primary_metric,
                     "fwt_applicable": t.fwt_applicable, "notes": t.notes,
                     "cells": [
                         {"strategy": c.strategy, "label": c.label, "params": c.params,
@@ -312,6 +313,9 @@ def _scenario_info(run: RunResult) -> dict[str, Any]:
         "params": dict(run.spec.scenario_params),
         "budget": run.spec.budget,
         "subset": run.scenario.data_subset,
+        # validation-split runs (tuning) form their own tables, never pooled with test runs
+        **({"split": "validation", "validation": run.spec.validation}
+           if run.spec.split == "validation" else {}),
     }
 
 
@@ -346,6 +350,8 @@ def _scenario_label(info: dict[str, Any]) -> str:
     label += f" v{info['version']}, budget {info['budget']}"
     if info["subset"]:
         label += ", data subset"
+    if info.get("split") == "validation":
+        label += f", validation split ({info['validation']:g} of training data)"
     return label
 
 
@@ -593,6 +599,7 @@ def _build_table(skey: str, info: dict[str, Any], cell_docs: dict[str, list[RunR
     return ScenarioTable(
         key=skey, label=label, name=info["name"], version=info["version"], setting=setting,
         params=dict(info["params"]), budget=info["budget"], subset=info["subset"],
+        split=info.get("split", "test"),
         n_tasks=n_tasks, primary_metric=primary, fwt_applicable=fwt_applicable, cells=cells,
         metrics=shown, best=best, notes=notes, match_key=_without_version(info))
 

@@ -568,9 +568,15 @@ class AvalanchePNNParams(AvalancheParams):
 class AvalanchePNN(AvalancheStrategy):
     """Avalanche's ``PNNStrategy`` with its own ``PNN`` model (Rusu et al. 2016): one new MLP
     column per task, frozen old columns, lateral adapters, one head per task. Uses Avalanche's
-    MLP columns, not the scenario's backbone; task-incremental only."""
+    MLP columns, not the scenario's backbone; task-incremental only.
 
-    version = "1"
+    A task's column and head exist only once the task is trained, so there is no prediction for
+    an untrained task (``predicts_untrained_tasks = False``): its accuracies before training,
+    row 0 included, are not measured and FWT is not defined. (Version 1 scored such tasks with
+    zero logits, which made R[j-1][j] = b[j], FWT = 0 by construction.)"""
+
+    version = "2"
+    predicts_untrained_tasks = False
     description = "Avalanche Progressive Neural Networks (own MLP columns)"
     Params = AvalanchePNNParams
     settings: ClassVar[tuple[str, ...]] = ("task",)

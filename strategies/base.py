@@ -38,6 +38,10 @@ class Strategy(ABC):
     batched: ClassVar[bool] = False
     settings: ClassVar[tuple[str, ...]] = ("class", "task", "domain")
     backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone
+    # False: the model has no prediction for a task before training on it (a per-task column
+    # or head that does not exist yet). The harness then records R[i][j] for j > i, row 0
+    # included, as not measured (null), so FWT is not defined rather than 0 by construction.
+    predicts_untrained_tasks: ClassVar[bool] = True
 
     @dataclasses.dataclass(frozen=True)
     class Params:
@@ -115,6 +119,26 @@ class SGDParams:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
 
+@dataclasses.dataclass(frozen=True)
+class SupervisedParams(SGDParams):
+    """The training loop's hyperparameters and which outputs compete in class-incremental
+    training."""
+
+    # "seen": in the class-incremental setting the softmax of training runs over the outputs of
+    # the classes seen so far (the "active" outputs of Hsu et al. 2018, "Re-evaluating continual
+    # learning scenarios", and of van de Ven et al.'s reference code: ``active_classes``), so
+    # classes not seen yet are not pushed down. "all": every output competes from the first
+    # task. Other settings ignore it (task-IL masks the task's outputs; domain-IL shares them).
+    # Evaluation scores every output either way (the harness's predict).
+    active_outputs: Literal["seen", "all"] = "seen"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.active_outputs not in ("seen", "all"):
+            raise ValueError(f"active_outputs must be 'seen' or 'all', "
+                             f"got {self.active_outputs!r}")
+
+
 # Literature defaults shared by the native strategies (see docs/strategies.md):
 # default budget: SGD lr 0.01, momentum 0.9, batch 128, 1 epoch (the reference benchmark loop);
 # paper budget: Hsu et al. 2018 ("Re-evaluating continual learning scenarios") for MNIST
@@ -184,7 +208,7 @@ class SupervisedStrategy(Strategy):
     """
 
     batched = True
-    Params = SGDParams
+    Params = SupervisedParams
     defaults = SGD_DEFAULTS
 
     def setup(self, info, model_factory, seeds, device) -> None:
@@ -194,6 +218,8 @@ class SupervisedStrategy(Strategy):
         self.net = model_factory(seeds)
         self.class_mask = info.class_mask(device)
         self.shufflers = [generator(seed, Stream.SHUFFLE) for seed in seeds]
+        # outputs whose classes some training data so far had (see SupervisedParams)
+        self.seen_outputs = torch.zeros(info.n_outputs, dtype=torch.bool, device=device)
 
     @property
     def model(self) -> nn.Module:
@@ -204,12 +230,23 @@ class SupervisedStrategy(Strategy):
         except in PNN, whose frozen columns do not)."""
         return [p for p in self.net.parameters() if p.requires_grad]
 
-    def logits(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
-        """Training logits; in the task-incremental setting only the task's outputs compete."""
-        out = self.net(x)
+    def output_mask(self, task_ids: torch.Tensor) -> torch.Tensor | None:
+        """The outputs that compete in training, broadcastable to the logits (None: all): the
+        task's outputs in the task-incremental setting; the seen classes' outputs in the
+        class-incremental setting with ``active_outputs = "seen"``."""
         if self.info.setting == "task":
-            out = out.masked_fill(~self.class_mask[task_ids], float("-inf"))
-        return out
+            return self.class_mask[task_ids]
+        # Params without the field (plugins built on SGDParams) train every output
+        if self.info.setting == "class" and getattr(self.params, "active_outputs",
+                                                    "all") == "seen":
+            return self.seen_outputs
+        return None
+
+    def logits(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Training logits, ``-inf`` outside :meth:`output_mask`."""
+        out = self.net(x)
+        mask = self.output_mask(task_ids)
+        return out if mask is None else out.masked_fill(~mask, float("-inf"))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Per-member mean cross-entropy, ``[S]``."""
@@ -255,6 +292,8 @@ class SupervisedStrategy(Strategy):
         """Train the network on ``data`` with a fresh optimiser (no state carried over from the
         previous experience), through :meth:`prepare_epoch` and :meth:`training_step`."""
         p = self.params
+        if self.info.setting == "class":  # before the first step on them
+            self.seen_outputs[data.labels.unique()] = True
         self.run_loop(Loop(
             module=self.net,
             optimizer=make_optimizer(p, self.trainable_parameters()),

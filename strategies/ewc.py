@@ -33,7 +33,7 @@ from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
 from clbench.seeding import Stream, generator
-from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, SupervisedParams, SupervisedStrategy
 
 # Per-sample gradients of one chunk hold chunk x (all members' parameters) floats: at most
 # 2**22 floats (16 MiB, cache-friendly: fastest on a CPU) or 2**26 (256 MiB) on an accelerator.
@@ -42,7 +42,7 @@ _CHUNK_FLOATS_DEFAULT = 2**26
 
 
 @dataclasses.dataclass(frozen=True)
-class EWCParams(SGDParams):
+class EWCParams(SupervisedParams):
     # Strength lambda in  L = L_task + lambda/2 * sum_k sum_i F_k,i (th_i - th*_k,i)^2, with F
     # the *mean* over samples of squared per-sample gradients and L_task a minibatch mean
     # (lambda is not portable between papers). 300: the largest value stable in a sweep on
@@ -70,7 +70,8 @@ class EWCParams(SGDParams):
 
 @dataclasses.dataclass(frozen=True)
 class OnlineEWCParams(EWCParams):
-    # Decay of the running Fisher, F <- gamma * F + F_new (Schwarz et al. 2018, Sec. 2.1).
+    # Decay of the running Fisher, F* <- gamma * F* + F_new, and the weight gamma * F* of the
+    # penalty (Schwarz et al. 2018, Sec. 2.1 and Eq. 4).
     # 1.0 (no decay) is the default of van de Ven & Tolias's reference code
     # (GMvandeVen/continual-learning, ContinualLearner.gamma = 1.) and the value they use for
     # permuted MNIST; gamma < 1 gradually forgets old tasks' importance.
@@ -105,11 +106,11 @@ class EWC(SupervisedStrategy):
     from the model's predictive distribution (true Fisher) or is the dataset label
     (``fisher="empirical"``). Training on later tasks minimises
     ``L = L_task + lambda/2 * sum_k sum_i F_k,i (theta_i - theta*_k,i)^2``, one penalty per past
-    task (memory grows with the number of tasks). In the task-incremental setting the Fisher uses
-    the task's masked logits, as training does.
+    task (memory grows with the number of tasks). The Fisher uses the training logits' mask (the
+    task's outputs in task-IL, the seen classes' in class-IL with ``active_outputs="seen"``).
     """
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "Elastic Weight Consolidation: Fisher-weighted quadratic anchor per past task"
     Params = EWCParams
     defaults = EWC_DEFAULTS
@@ -182,13 +183,13 @@ class EWC(SupervisedStrategy):
 
     def _per_sample_grads(self):
         """``vmap(grad)`` of the summed-over-members cross-entropy of one sample per member."""
-        net, class_mask = self.net, self.class_mask
-        masked = self.info.setting == "task"
+        net, output_mask = self.net, self.output_mask
 
         def sample_loss(params, buffers, x, y, t):  # x [S, C, H, W], y [S], t [S]
             out = functional_call(net, (params, buffers), (x.unsqueeze(1),))[:, 0]  # [S, K]
-            if masked:
-                out = out.masked_fill(~class_mask[t], float("-inf"))
+            mask = output_mask(t)  # the training logits' mask, as in logits()
+            if mask is not None:
+                out = out.masked_fill(~mask, float("-inf"))
             return F.cross_entropy(out, y, reduction="sum")
 
         return vmap(grad(sample_loss), in_dims=(None, None, 1, 1, 1))
@@ -312,16 +313,28 @@ class OnlineEWC(EWC):
     continual learning"; see also Huszar 2018, "Note on the quadratic penalties in elastic weight
     consolidation", PNAS).
 
-    One running Fisher ``F <- gamma * F + F_new`` (``F_new`` estimated as in :class:`EWC` at the
-    end of each task) anchored at the latest task's final parameters ``theta*``; the loss is
-    ``L_task + lambda/2 * sum_i F_i (theta_i - theta*_i)^2``. Memory is constant in the number of
-    tasks (two parameter-sized tensors).
+    One running Fisher ``F*_k = gamma * F*_{k-1} + F_k`` (``F_k`` estimated as in :class:`EWC`
+    at the end of task ``k``) anchored at the latest task's final parameters ``theta*``. Training
+    on task ``k+1`` minimises, as in Schwarz et al.'s Eq. 4 (the norm weighted by
+    ``gamma * F*_{k-1}``, their index shifted to ours),
+    ``L_task + lambda/2 * sum_i gamma * F*_k,i (theta_i - theta*_i)^2``: the penalty decays the
+    newest task's Fisher too, as van de Ven & Tolias's reference code does
+    (``ewc_loss``: ``fisher = gamma * fisher``). With ``gamma = 1`` (the default) both forms
+    agree. Memory is constant in the number of tasks (two parameter-sized tensors).
     """
 
-    version = "1"
+    # 2: the penalty is weighted gamma * F* (was F*), so gamma < 1 no longer acts as lambda/gamma
+    version = "2"
     description = "online EWC: one running Fisher (F <- gamma F + F_new) anchored at the last task"
     Params = OnlineEWCParams
     defaults = EWC_DEFAULTS
+
+    def penalty(self) -> torch.Tensor:
+        """``gamma * sum_i F*_i (theta_i - theta*_i)^2`` per member, ``[S]``."""
+        return self.params.gamma * super().penalty()
+
+    def direct_penalty(self) -> torch.Tensor:
+        return self.params.gamma * super().direct_penalty()
 
     def _add_term(self, fisher, anchors) -> None:
         gamma = self.params.gamma

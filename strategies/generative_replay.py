@@ -22,7 +22,7 @@ from clbench.experience import Experience, TaskData
 from clbench.models import MemberLinear
 from clbench.registry import STRATEGIES
 from clbench.seeding import Stream, generator
-from clbench.strategies.base import SGD_DEFAULTS, Batch, Loop, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, Batch, Loop, SupervisedParams, SupervisedStrategy
 
 
 class MemberVAE(nn.Module):
@@ -91,7 +91,7 @@ class _GeneratorEpoch:
 
 
 @dataclasses.dataclass(frozen=True)
-class GenerativeReplayParams(SGDParams):
+class GenerativeReplayParams(SupervisedParams):
     # Labels of the replayed samples from the previous solver: "hard" = its argmax (Shin et al.
     # 2017), "soft" = distillation of its tempered softmax (van de Ven & Tolias 2018).
     replay_targets: Literal["hard", "soft"] = "hard"
@@ -150,7 +150,7 @@ class GenerativeReplay(SupervisedStrategy):
     the task's data. The solver trains ``epochs`` epochs, then the VAE ``gen_epochs`` epochs.
     """
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "deep generative replay: a per-member VAE replays past inputs, labelled " \
                   "by the previous solver"
     Params = GenerativeReplayParams
@@ -245,8 +245,9 @@ class GenerativeReplay(SupervisedStrategy):
             y = target_logits.argmax(-1)
             ce = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
             return ce.view(y.shape).mean(1)
-        # The student's softmax runs over its own outputs (all of them; the task's in the
-        # task-incremental setting) and the target is 0 outside the previous solver's classes,
+        # The student's softmax runs over its training outputs (output_mask: the seen
+        # classes' in class-IL, the task's in task-IL) and the target is 0 outside the
+        # previous solver's classes,
         # so replayed samples also push the current task's classes down (van de Ven & Tolias
         # 2018 pad the targets with zeros the same way).
         T = self.params.temperature

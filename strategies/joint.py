@@ -6,11 +6,11 @@ import dataclasses
 
 from clbench.experience import Experience, TaskData
 from clbench.registry import STRATEGIES
-from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, SupervisedParams, SupervisedStrategy
 
 
 @dataclasses.dataclass(frozen=True)
-class JointParams(SGDParams):
+class JointParams(SupervisedParams):
     # False: keep training the current model on the union (Avalanche's "Cumulative");
     # True: train a freshly initialised model on the union after every task.
     reinit: bool = False
@@ -20,7 +20,7 @@ class JointParams(SGDParams):
 class Joint(SupervisedStrategy):
     """After task t, trains on the data of tasks 1..t together (stored in full)."""
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "trains on the union of all tasks seen so far (upper bound)"
     Params = JointParams
     defaults = SGD_DEFAULTS

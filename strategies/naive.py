@@ -10,5 +10,5 @@ from clbench.strategies.base import SupervisedStrategy
 class Naive(SupervisedStrategy):
     """Trains on each new task with plain SGD/Adam and nothing against forgetting."""
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "plain fine-tuning on each task in turn (lower bound)"

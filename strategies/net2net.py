@@ -19,7 +19,7 @@ from clbench.experience import Experience
 from clbench.models import MLP, MemberLinear
 from clbench.registry import STRATEGIES
 from clbench.seeding import Stream, generator
-from clbench.strategies.base import SGD_DEFAULTS, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, SupervisedParams, SupervisedStrategy
 
 
 def _linear_like(members: int, weight: torch.Tensor, bias: torch.Tensor) -> MemberLinear:
@@ -76,7 +76,7 @@ def identity_layer(members: int, width: int, device: torch.device) -> MemberLine
 
 
 @dataclasses.dataclass(frozen=True)
-class Net2NetParams(SGDParams):
+class Net2NetParams(SupervisedParams):
     # Units added to every hidden layer before each task from the 2nd on, as a fraction of the
     # layer's base width (the backbone's 400; a deepened layer inherits the base of the layer
     # below it): +round(growth * base) units per task, i.e. linear growth. 0.5 is our choice
@@ -121,7 +121,7 @@ class Net2Net(SupervisedStrategy):
     task ``t`` and there are ``L0 + (t - 1)`` hidden layers with ``deepen``.
     """
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "Net2WiderNet/Net2DeeperNet growth of the mlp before each new task"
     Params = Net2NetParams
     defaults = SGD_DEFAULTS

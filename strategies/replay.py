@@ -14,11 +14,11 @@ import torch
 from clbench.experience import Experience, TaskData
 from clbench.registry import STRATEGIES
 from clbench.seeding import Stream, generator
-from clbench.strategies.base import SGD_DEFAULTS, Batch, SGDParams, SupervisedStrategy
+from clbench.strategies.base import SGD_DEFAULTS, Batch, SupervisedParams, SupervisedStrategy
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplayParams(SGDParams):
+class ReplayParams(SupervisedParams):
     # Memory budget in samples (total, not per class). 200 is the smallest buffer of Buzzega et
     # al. 2020 ("Dark Experience for General Continual Learning", Table 2: 200/500/5120) and in
     # the range of the tiny memories of Chaudhry et al. 2019 ("On Tiny Episodic Memories in
@@ -46,16 +46,7 @@ class ReplayParams(SGDParams):
 def gather_columns(data: TaskData, index: torch.Tensor) -> TaskData:
     """The rows of ``data`` at positions ``index`` ([S, m], each member its own) as a TaskData
     (same images and permutations; ``batch()`` works on it)."""
-    return TaskData(
-        data.images,
-        data.rows.gather(1, index),
-        data.labels.gather(1, index),
-        data.task_ids.gather(1, index),
-        data.mean,
-        data.std,
-        data.permutations,
-        None if data.perm_ids is None else data.perm_ids.gather(1, index),
-    )
+    return data.gather(index)
 
 
 def _compact_permutations(data: TaskData) -> TaskData:
@@ -100,7 +91,7 @@ class Replay(SupervisedStrategy):
     pixel-permutation ids per member, a :class:`TaskData`), never as copies of the images.
     """
 
-    version = "1"
+    version = "2"  # 2: class-IL trains the seen classes' outputs by default (active_outputs)
     description = "experience replay from a fixed-size episodic memory (reservoir or balanced)"
     Params = ReplayParams
     defaults = SGD_DEFAULTS

@@ -185,6 +185,29 @@ def test_stored_terms_follow_the_update_rule(name, gamma):
     torch.testing.assert_close(st.penalty(), st.direct_penalty(), rtol=1e-4, atol=0)
 
 
+def test_online_ewc_penalty_is_weighted_by_gamma_times_the_running_fisher():
+    """Schwarz et al. 2018, Eq. 4: training on task k+1 penalises with gamma * F*_k, where
+    F*_k = gamma * F*_{k-1} + F_k (an earlier version weighted with F*_k alone, so gamma < 1
+    acted as lambda / gamma on the newest task)."""
+    gamma, S = 0.5, 2
+    st, data = _setup("online-ewc", "permuted-digits:n_tasks=3", [0, 5],
+                      f":fisher_samples=32,gamma={gamma}")
+    fishers = []
+    for t in range(2):
+        st.fit(data.train[t])
+        fishers.append(_fisher_step(st, data.train[t]))
+        st.consolidate(data.train[t])
+    anchor = {k: p.detach().clone() for k, p in st.net.named_parameters()}
+    with torch.no_grad():
+        for p in st.net.parameters():
+            p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(3)))
+    expected = torch.zeros(S)
+    for k, p in st.net.named_parameters():
+        running = gamma * fishers[0][k] + fishers[1][k]  # F*_2
+        expected += (gamma * running * (p.detach() - anchor[k]).square()).reshape(S, -1).sum(1)
+    torch.testing.assert_close(st.penalty().detach(), expected, rtol=1e-4, atol=1e-7)
+
+
 # -- seed batching ------------------------------------------------------------------------------
 
 def _train(name, scenario, seeds, params, tasks):

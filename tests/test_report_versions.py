@@ -33,7 +33,9 @@ STEADY = [0.90, 0.91, 0.89, 0.90, 0.91]
 
 
 def runs(strategy: str, accs: list[float], scenario: str = "permuted-digits", **versions_):
-    """Task-incremental 2-task runs, one per seed; ``accs`` are the final accuracies."""
+    """Task-incremental 2-task runs, one per seed; ``accs`` are the final accuracies (version
+    1 of the strategy unless told)."""
+    versions_.setdefault("strategy_version", "1")
     return [make_results.run_result(
         scenario, "task", {"setting": "task", "n_tasks": 2}, strategy, {"lr": 0.01}, seed,
         "smoke", [[0.5, 0.5], [a, 0.5], [a, a]], group_seeds=range(len(accs)), **versions_)
@@ -41,11 +43,18 @@ def runs(strategy: str, accs: list[float], scenario: str = "permuted-digits", **
 
 
 @pytest.fixture
-def naive_at_2(monkeypatch):
-    """clbench's recorded versions, with naive bumped to version 2."""
+def at_version_1(monkeypatch):
+    """clbench's recorded versions with every strategy at version 1 (what ``runs`` writes)."""
     record = versions.recorded()
-    record["strategy"]["naive"] = {**record["strategy"]["naive"], "version": "2"}
+    record["strategy"] = {k: {**v, "version": "1"} for k, v in record["strategy"].items()}
     monkeypatch.setattr(versions, "recorded", lambda: record)
+    return record
+
+
+@pytest.fixture
+def naive_at_2(at_version_1):
+    """The same, with naive bumped to version 2."""
+    at_version_1["strategy"]["naive"] = {**at_version_1["strategy"]["naive"], "version": "2"}
 
 
 def test_a_bumped_strategy_is_never_pooled_and_its_old_cell_is_stale(naive_at_2):
@@ -66,7 +75,7 @@ def test_a_bumped_strategy_is_never_pooled_and_its_old_cell_is_stale(naive_at_2)
         r.spec_hash for r in lb.runs if r.strategy == "joint"}  # stale runs are not listed
 
 
-def test_a_scenario_or_backbone_at_another_version_is_stale():
+def test_a_scenario_or_backbone_at_another_version_is_stale(at_version_1):
     lb = aggregate([*runs("naive", STEADY), *runs("joint", STEADY, version="2"),
                     *runs("sep", STEADY, backbone_version="7")], **FROZEN)
     assert [c.label for t in lb.scenarios for c in t.cells] == ["naive"]

@@ -28,8 +28,8 @@ def test_every_builtin_component_declares_its_version():
 def test_spec_carries_the_versions_and_they_change_its_hash():
     spec = make_specs("split-mnist:setting=class", "ewc", [0], "smoke")[0]
     assert (spec.strategy_version, spec.scenario_version, spec.backbone,
-            spec.backbone_version) == ("1", "1", "mlp", "1")
-    bumped = [dataclasses.replace(spec, **{field: "2"})
+            spec.backbone_version) == ("2", "1", "mlp", "1")
+    bumped = [dataclasses.replace(spec, **{field: "9"})
               for field in ("strategy_version", "scenario_version", "backbone_version")]
     assert len({spec.hash, *(b.hash for b in bumped)}) == 4
     cifar = make_specs("split-cifar10:setting=task,backbone=convnet", "naive", [0], "smoke")[0]
@@ -89,7 +89,7 @@ def test_a_changed_component_without_a_bump_is_named(monkeypatch):
     monkeypatch.setattr(versions, "recorded", lambda: changed)
     problems = versions.problems()
     assert len(problems) == 1
-    assert "strategy 'ewc' changed but its version is still '1'" in problems[0]
+    assert "strategy 'ewc' changed but its version is still '2'" in problems[0]
     assert "python -m clbench.versions record" in problems[0]
     # recording refuses it unless the developer states the results are unchanged
     refusal = versions.record(same_results=False)

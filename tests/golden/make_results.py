@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clbench import versions
 from clbench.schema import (
     GitState,
     GroupRecord,
@@ -45,9 +46,13 @@ def run_result(scenario: str, setting: str, params: dict[str, Any], strategy: st
                status: str = "ok", error: RunError | None = None,
                diverged_after: int | None = None, group_seeds: Sequence[int] = (0, 1, 2),
                wall: float = 10.0, mem: int = 100 * 2**20, version: str = "1",
-               strategy_version: str = "1", backbone_version: str = "1",
+               strategy_version: str | None = None, backbone_version: str = "1",
                finished_at: str = "2026-01-01T00:01:00+00:00") -> RunResult:
-    """One run at version 1 of everything (unless told), on an 8x8 digits MLP."""
+    """One run at version 1 of everything (unless told), on an 8x8 digits MLP; a built-in
+    strategy at its recorded version (so the fixture's cells are current, not stale)."""
+    if strategy_version is None:
+        recorded = versions.recorded().get("strategy", {})
+        strategy_version = recorded.get(strategy, {}).get("version", "1")
     T = len(R[0])
     spec = RunSpec(scenario=scenario, scenario_version=version,
                    scenario_params=tuple(sorted(params.items())), strategy=strategy,
