@@ -262,8 +262,14 @@ class RayExecutor:
                     progress.group_done(group, outcome)
                 yield group, outcome
         finally:  # Ctrl-C, an error, or the caller stopped: nothing is left running
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+            if in_flight:
+                # Cancel only what has not finished: force-cancelling a task whose reply is
+                # arriving trips a fatal check in Ray 2.60's task manager ("Tried to complete
+                # task that was not pending"), which kills the driver.
+                _, unfinished = ray.wait(list(in_flight), num_returns=len(in_flight),
+                                         timeout=0)
+                for ref in unfinished:
+                    ray.cancel(ref, force=True)
 
     def _outcome(self, ref, group: list[RunSpec]) -> Outcome:
         ray = self.ray
