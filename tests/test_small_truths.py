@@ -35,8 +35,11 @@ def test_list_shows_the_per_scenario_defaults(capsys):
     ewc = out[out.index("\n  ewc "):out.index("\n  generative-replay")]
     assert "ewc_lambda (float) = 300.0" in ewc
     assert "permuted-mnist / *: ewc_lambda=30.0" in ewc
-    # and that is what a run resolves
+    assert "permuted-mnist / default: ewc_lambda=10.0" in ewc
+    # and that is what runs resolve
     (spec,) = make_specs("permuted-mnist", "ewc", [0], "default")
+    assert dict(spec.strategy_params)["ewc_lambda"] == 10.0
+    (spec,) = make_specs("permuted-mnist", "ewc", [0], "paper")
     assert dict(spec.strategy_params)["ewc_lambda"] == 30.0
 
 
