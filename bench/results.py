@@ -104,6 +104,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def write_atomically(folder: Path, target: Path, text: str) -> None:
+    """``text`` into ``target`` through a fsynced temporary in ``folder`` (``.tmp-<pid>-*``,
+    removed by a later writer if this process dies) and a rename: a reader sees the old file
+    or all of the new one, never a part. Raises OSError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ResultsStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -149,18 +166,7 @@ class ResultsStore:
                                      f"{exc}") from exc
         target = self.path(result.spec_hash)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".tmp-{os.getpid()}-",
-                                       suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(self.root, target, text)
             self.clear_not_run(result.spec_hash)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -179,18 +185,7 @@ class ResultsStore:
         folder = self.root / NOT_RUN_DIR
         target = folder / f"{spec.hash}.json"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-",
-                                       suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(record.to_json(), f, indent=1, default=str)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(folder, target, json.dumps(record.to_json(), indent=1, default=str))
         except OSError as exc:
             raise ResultsError(f"cannot write results to {self.root}: {exc}",
                                hint="choose a writable directory with --results") from exc
