@@ -162,7 +162,11 @@ class TuneResult:
         best = self.best
         if best is None:
             return None
-        return (f'("{self.scenario}", "{self.budget}", {best.resolved()!r}),  # clbench tune: '
+        # a defaults entry matches the registered scenario name, never "name:k=v" text; the
+        # searched parametrisation goes into the comment
+        name = best.specs[0].scenario
+        where = "" if self.scenario == name else f" on {self.scenario}"
+        return (f'("{name}", "{self.budget}", {best.resolved()!r}),  # clbench tune{where}: '
                 f"{self.sampler}, validation {self.validation:g}, seeds "
                 f"{','.join(map(str, self.seeds))}, {self.metric} {best.score:.4f}")
 
