@@ -48,8 +48,13 @@ def clbench_process(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def result_files(results: Path) -> list[Path]:
+    """The result documents (pathlib's glob also matches a writer's ``.tmp-*`` temporary)."""
+    return sorted(p for p in results.glob("*.json") if not p.name.startswith("."))
+
+
 def documents(results: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    return [json.loads(p.read_text()) for p in result_files(results)]
 
 
 def wait_for(condition, what: str, timeout: float = 120.0):
@@ -131,7 +136,7 @@ def test_killing_the_driver_then_the_same_command_runs_only_what_is_missing(ray_
             "--executor", "ray", "--ray-address", address]
     proc = clbench_process(*args)
     wait_for(lambda: _read(signals / "driver" / "pid"), "the waiting group to start")
-    wait_for(lambda: len(list(results.glob("*.json"))) >= 4, "other groups to be stored")
+    wait_for(lambda: len(result_files(results)) >= 4, "other groups to be stored")
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     stored = {d["spec_hash"] for d in documents(results)}
@@ -153,7 +158,7 @@ def test_ctrl_c_cancels_what_is_in_flight_and_keeps_what_finished(ray_cluster, t
                            "clbench_test_plugins:WaitForSignalInterrupt", *SMOKE, "--results",
                            str(results), "--executor", "ray", "--ray-address", address)
     pid = int(wait_for(lambda: _read(signals / "interrupt" / "pid"), "the group to start"))
-    wait_for(lambda: len(list(results.glob("*.json"))) >= 4, "the naive groups to be stored")
+    wait_for(lambda: len(result_files(results)) >= 4, "the naive groups to be stored")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
