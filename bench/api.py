@@ -292,7 +292,8 @@ def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSumm
 def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
          trials: int | None = None, seeds: str | Sequence[int] = (0,), budget: str = "default",
          validation: float = 0.1, metric: str = "acc", search_seed: int = 0,
-         results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
+         tasks: int = 0, results: str | Path = DEFAULT_RESULTS,
+         outputs: dict[str, str | Path] | None = None,
          **run_options: Any):
     """Search ``strategy``'s parameters on ``scenario``, scored on the validation split (see
     :mod:`clbench.tune`); every trial runs through :func:`run` (``run_options``: device,
@@ -304,7 +305,8 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
                       results)
     result = tuning.tune(scenario, strategy, space, sampler=sampler, trials=trials, seeds=seeds,
                          budget=budget, validation=validation, metric=metric,
-                         search_seed=search_seed, run=run, results=results, **run_options)
+                         search_seed=search_seed, tasks=tasks, run=run, results=results,
+                         **run_options)
     rendered = {}
     for fmt, path in (outputs or {}).items():
         text = (json.dumps(result.to_json(), indent=1, default=str) + "\n" if fmt == "json"

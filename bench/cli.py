@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     tun.add_argument("--budget", default="default", help="smoke, default or paper")
     tun.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
                      help="held-out fraction of each task's training data (default 0.1)")
+    tun.add_argument("--tasks", type=int, default=0, metavar="K",
+                     help="train and score on the scenario's first K tasks only (the A-GEM "
+                          "protocol; default: all tasks)")
     tun.add_argument("--metric", default="acc", help=f"{', '.join(MATRIX_METRICS)} (default acc)")
     tun.add_argument("--search-seed", type=int, default=0, help="seed of the random/tpe sampler")
     tun.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -272,7 +275,7 @@ def cmd_tune(args) -> int:
     result, rendered = api.tune(
         args.scenario, args.strategy, args.space, sampler=args.sampler, trials=args.trials,
         seeds=args.seeds, budget=args.budget, validation=args.validation, metric=args.metric,
-        search_seed=args.search_seed, results=args.results,
+        search_seed=args.search_seed, tasks=args.tasks, results=args.results,
         outputs=outputs or {"markdown": "-"}, device=args.device, data_dir=args.data_dir,
         download=False if args.no_download else None, group_size=args.group_size,
         executor=_executor(args))

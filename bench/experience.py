@@ -11,7 +11,7 @@ is gathered and normalised in a few tensor ops, with no per-sample Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -213,3 +213,12 @@ def hold_out(data: ScenarioData, fraction: float, generators: list[torch.Generat
     return ScenarioData(data.info, train, validation,
                         {**data.data_source, "evaluated_on": "validation",
                          "validation_fraction": fraction})
+
+
+def first_tasks(data: ScenarioData, k: int) -> ScenarioData:
+    """``data`` cut to its first ``k`` tasks (the same network and outputs, fewer tasks): the
+    tuning protocol of Chaudhry et al. 2019 (A-GEM), where a few leading tasks of the stream
+    choose the hyperparameters."""
+    info = replace(data.info, tasks=data.info.tasks[:k])
+    return ScenarioData(info, data.train[:k], data.test[:k],
+                        {**data.data_source, "first_tasks": k})

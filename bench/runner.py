@@ -22,7 +22,7 @@ import torch
 
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
-from clbench.experience import Experience, ScenarioInfo, TaskData, hold_out
+from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
 from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
@@ -188,6 +188,8 @@ def set_up_group(spec: RunSpec, seeds: list[int], device: torch.device, data: Da
         raise
     except Exception as exc:  # a broken file caught late is still the data's fault
         raise DataError(f"cannot build {spec.scenario!r}: {type(exc).__name__}: {exc}") from exc
+    if spec.tasks:
+        scenario_data = first_tasks(scenario_data, spec.tasks)
     if spec.validation:
         scenario_data = hold_out(scenario_data, spec.validation,
                                  [generator(seed, Stream.VALIDATION) for seed in seeds])
@@ -223,18 +225,23 @@ class GroupMeasurement:
     peak_device_bytes: int | None = None
 
 
+def _scenario_info(spec: RunSpec) -> ScenarioInfo:
+    """The scenario of ``spec`` as it runs: cut to its first ``spec.tasks`` tasks if set."""
+    info = make_scenario(spec.scenario, dict(spec.scenario_params)).info(spec.seed)
+    return dataclasses.replace(info, tasks=info.tasks[:spec.tasks]) if spec.tasks else info
+
+
 def start_group(specs: list[RunSpec], device: torch.device) -> GroupMeasurement:
     """Seeds the process and resets the peak-memory counters, so that every group starts
     alike; an empty measurement of the group's scenario."""
     first, seeds = specs[0], [s.seed for s in specs]
     started_at = _now()
-    scenario = make_scenario(first.scenario, dict(first.scenario_params))
     seed_everything(seeds[0])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     host_peak_scope = "group" if _reset_host_peak() else "process"
     t_start = time.perf_counter()
-    info = scenario.info(seeds[0])
+    info = _scenario_info(first)
     S, T = len(seeds), info.n_tasks
     return GroupMeasurement(
         info=info, started_at=started_at, t_start=t_start, host_peak_scope=host_peak_scope,
@@ -342,8 +349,7 @@ def lost_group_results(specs: list[RunSpec], error: RunError,
                        identity: RunIdentity) -> list[RunResult]:
     """One ``failed`` RunResult per member of a group whose worker never reported (its process
     or node died, and its retries too): nothing measured, ``error`` says why."""
-    scenario = make_scenario(specs[0].scenario, dict(specs[0].scenario_params))
-    info = scenario.info(specs[0].seed)
+    info = _scenario_info(specs[0])
     S, T = len(specs), info.n_tasks
     m = GroupMeasurement(
         info=info, started_at=None, t_start=0.0, host_peak_scope=None,

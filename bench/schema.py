@@ -9,7 +9,9 @@ Schema 2 (``SCHEMA_VERSION``), key by key:
 
 * ``schema_version`` (2), ``spec`` (:class:`clbench.spec.RunSpec` as JSON: scenario,
   scenario_version, scenario_params, strategy, strategy_version, strategy_params, backbone,
-  backbone_version, seed, budget) and ``spec_hash`` (``RunSpec.hash`` of that spec, the file name);
+  backbone_version, seed, budget; optional ``split`` and ``validation`` for a validation-split
+  run, ``tasks`` for a run on the first k tasks) and ``spec_hash`` (``RunSpec.hash`` of that
+  spec, the file name);
 * ``status`` (ok, diverged, failed), ``error`` (type, message, traceback; set exactly when
   failed), ``diverged_after_task`` (the row from which a diverged member has no accuracies);
 * ``identity``: clbench, git, Python, PyTorch, CUDA, platform, CPU and device of the run, and
@@ -360,7 +362,9 @@ SCENARIO_KEYS = ("name", "version", "params", "setting", "input_shape", "n_outpu
 
 
 def _check_spec(spec: Any) -> None:
-    _object(spec, "spec", SPEC_KEYS, optional=("split", "validation"))
+    _object(spec, "spec", SPEC_KEYS, optional=("split", "validation", "tasks"))
+    if "tasks" in spec:  # a run on the scenario's first k tasks (absent: all of them)
+        _int(spec["tasks"], "spec.tasks", minimum=2)
     if "split" in spec or "validation" in spec:  # a validation-split run: both, consistent
         if spec.get("split") != "validation":
             _fail("spec.split", '"validation" (a test-split spec has no split key)',

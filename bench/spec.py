@@ -41,6 +41,9 @@ class RunSpec:
     # Fraction of every task's training data held out and evaluated on instead of the test
     # split (0: the test split). Tuning runs use it; reports keep the two splits apart.
     validation: float = 0.0
+    # Train and evaluate on the scenario's first ``tasks`` tasks only (0: all of them): the
+    # protocol of Chaudhry et al. 2019 (A-GEM), which tunes on a few tasks of the stream.
+    tasks: int = 0
 
     @property
     def split(self) -> str:
@@ -52,8 +55,10 @@ class RunSpec:
         # validation split existed.
         split = {"split": "validation", "validation": self.validation} if self.validation \
             else {}
+        first = {"tasks": self.tasks} if self.tasks else {}  # likewise
         return {
             **split,
+            **first,
             "scenario": self.scenario,
             "scenario_version": self.scenario_version,
             "scenario_params": dict(self.scenario_params),
@@ -81,6 +86,7 @@ class RunSpec:
             seed=int(doc["seed"]),
             budget=doc["budget"],
             validation=float(doc.get("validation", 0.0)),
+            tasks=int(doc.get("tasks", 0)),
         )
 
     @property
@@ -93,7 +99,8 @@ class RunSpec:
         return dataclasses.replace(self, seed=0)
 
     def label(self) -> str:
-        return f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget})"
+        first = f", first {self.tasks} tasks" if self.tasks else ""
+        return f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget}{first})"
 
 
 def make_scenario(name: str, params: Mapping[str, Any]):
@@ -107,10 +114,12 @@ def make_specs(
     seeds: list[int],
     budget: str,
     validation: float = 0.0,
+    tasks: int = 0,
 ) -> list[RunSpec]:
     """Specs for one scenario x strategy over ``seeds``; ``scenario`` and ``strategy`` are
     ``"name:key=value,..."`` strings or ``(name, params)`` pairs; ``validation`` > 0 evaluates
-    on that fraction of each task's training data instead of the test split. Raises
+    on that fraction of each task's training data instead of the test split; ``tasks`` > 0
+    keeps the scenario's first ``tasks`` tasks only. Raises
     ConfigError for unknown names, bad parameters, or a strategy that is not defined for the
     scenario."""
     get_budget(budget)
@@ -121,6 +130,7 @@ def make_specs(
     st_cls = STRATEGIES.get(st_name)
     resolved_st = st_cls.resolve_params(sc.name, budget, st_params)
     info = sc.info(seeds[0] if seeds else 0)
+    tasks = check_tasks(tasks, info.n_tasks, sc.name)
     reason = st_cls.unsupported(info)
     if reason:
         raise UnsupportedError(f"cannot run {st_name!r} on {sc_name!r}: {reason}")
@@ -136,6 +146,7 @@ def make_specs(
         backbone_version=version_of(BACKBONES.get(info.backbone)),
         budget=budget,
         validation=validation,
+        tasks=tasks,
     )
     return [RunSpec(**common, seed=seed) for seed in seeds]
 
@@ -149,6 +160,21 @@ def check_validation(fraction: Any) -> float:
     if not 0.0 <= fraction <= 0.5:  # also rejects NaN
         raise ConfigError(f"validation must be between 0 and 0.5, got {fraction}", hint=hint)
     return fraction
+
+
+def check_tasks(tasks: Any, n_tasks: int | None = None, scenario: str = "the scenario") -> int:
+    """The number of leading tasks to keep, an int in [0, n_tasks] (0: all); ConfigError
+    otherwise. A value equal to ``n_tasks`` is all of them: 0, so such a spec is the plain one."""
+    hint = "give the number of leading tasks to keep, e.g. 3 (0: all tasks)"
+    if isinstance(tasks, bool) or not isinstance(tasks, int):
+        raise ConfigError(f"tasks must be a whole number, got {tasks!r}", hint=hint)
+    if tasks < 0 or tasks == 1:
+        raise ConfigError(f"tasks must be 0 or at least 2, got {tasks}",
+                          hint="one task has no continual-learning metric; " + hint)
+    if n_tasks is not None and tasks > n_tasks:
+        raise ConfigError(f"tasks {tasks} is more than the {n_tasks} tasks of {scenario}",
+                          hint=hint)
+    return 0 if tasks == n_tasks else tasks
 
 
 MAX_SEEDS = 10_000  # more seeds than any study runs: a typo such as 0-100000000, refused at once

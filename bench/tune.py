@@ -136,6 +136,7 @@ class TuneResult:
     sampler: str
     space: list[Dimension]
     trials: list[Trial]
+    tasks: int = 0  # scored on the first ``tasks`` tasks only (0: all)
 
     @property
     def best(self) -> Trial | None:
@@ -166,8 +167,9 @@ class TuneResult:
         # searched parametrisation goes into the comment
         name = best.specs[0].scenario
         where = "" if self.scenario == name else f" on {self.scenario}"
+        first = f", first {self.tasks} tasks" if self.tasks else ""
         return (f'("{name}", "{self.budget}", {best.resolved()!r}),  # clbench tune{where}: '
-                f"{self.sampler}, validation {self.validation:g}, seeds "
+                f"{self.sampler}, validation {self.validation:g}{first}, seeds "
                 f"{','.join(map(str, self.seeds))}, {self.metric} {best.score:.4f}")
 
     def to_json(self) -> dict[str, Any]:
@@ -175,7 +177,7 @@ class TuneResult:
         return {
             "scenario": self.scenario, "strategy": self.strategy, "budget": self.budget,
             "seeds": self.seeds, "validation": self.validation, "metric": self.metric,
-            "sampler": self.sampler, "split": "validation",
+            "sampler": self.sampler, "split": "validation", "tasks": self.tasks or None,
             "best": None if best is None else {"trial": best.number, "params": best.resolved(),
                                                 "score": best.score},
             "defaults_entry": self.defaults_entry(),
@@ -190,7 +192,9 @@ class TuneResult:
         label = METRIC_BY_KEY[self.metric].label
         lines = [f"# Search: {self.strategy} on {self.scenario} ({self.budget} budget)", "",
                  f"Scored by validation {label} (fraction {self.validation:g} of each task's "
-                 f"training data held out; the test split is not read), mean over seeds "
+                 f"training data held out; the test split is not read"
+                 + (f"; first {self.tasks} tasks only" if self.tasks else "")
+                 + "), mean over seeds "
                  f"{', '.join(map(str, self.seeds))}; sampler {self.sampler}, "
                  f"{len(self.trials)} trial(s).", ""]
         best = self.best
@@ -244,9 +248,13 @@ def _score(store: ResultsStore, specs: list[RunSpec], metric: str) -> tuple[list
 def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
          trials: int | None = None, seeds: str | Sequence[int] = (0,), budget: str = "default",
          validation: float = DEFAULT_VALIDATION, metric: str = "acc", search_seed: int = 0,
-         run: Callable[..., Any], results: str | Path, **run_options: Any) -> TuneResult:
+         tasks: int = 0, run: Callable[..., Any], results: str | Path,
+         **run_options: Any) -> TuneResult:
     """Search ``strategy``'s parameters on ``scenario``; ``run`` is :func:`clbench.api.run`
-    (with ``results`` and ``run_options`` passed through). Returns every trial with its score."""
+    (with ``results`` and ``run_options`` passed through). ``tasks`` > 0 trains and scores
+    every trial on the scenario's first ``tasks`` tasks only (Chaudhry et al. 2019, A-GEM:
+    a few leading tasks choose the hyperparameters of the whole stream). Returns every trial
+    with its score."""
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown sampler {sampler!r}", hint=f"choose {', '.join(SAMPLERS)}")
     validation = check_validation(validation)
@@ -263,12 +271,15 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
     if sampler != "grid" and (trials is None or trials < 1):
         raise ConfigError(f"the {sampler} sampler needs --trials N (N >= 1)")
     store = ResultsStore(results)
+    # checks the names and the number of tasks before any trial runs
+    tasks = make_specs(scenario, (st_name, fixed), seed_list[:1], budget, validation,
+                       tasks)[0].tasks
     outcome = TuneResult(scenario, st_name, budget, seed_list, validation, metric, sampler,
-                         dims, [])
+                         dims, [], tasks)
 
     def evaluate(number: int, values: dict[str, Any]) -> Trial:
         specs = make_specs(scenario, (st_name, {**fixed, **values}), seed_list, budget,
-                           validation)
+                           validation, tasks)
         run(specs, results=results, **run_options)
         scores, status = _score(store, specs, metric)
         trial = Trial(number, values, specs, scores, status)

@@ -316,6 +316,8 @@ def _scenario_info(run: RunResult) -> dict[str, Any]:
         # validation-split runs (tuning) form their own tables, never pooled with test runs
         **({"split": "validation", "validation": run.spec.validation}
            if run.spec.split == "validation" else {}),
+        # runs on the first k tasks are a shorter stream: their own tables too
+        **({"first_tasks": run.spec.tasks} if run.spec.tasks else {}),
     }
 
 
@@ -352,6 +354,8 @@ def _scenario_label(info: dict[str, Any]) -> str:
         label += ", data subset"
     if info.get("split") == "validation":
         label += f", validation split ({info['validation']:g} of training data)"
+    if info.get("first_tasks"):
+        label += f", first {info['first_tasks']} tasks"
     return label
 
 

@@ -98,7 +98,7 @@ class Column(nn.Module):
         self.laterals = nn.ModuleList(
             LateralAdapter(members, index, width, sizes[i + 1], adapter, gens, alpha_init)
             for i in range(1, depth + 1)
-        ) if index > 0 else nn.ModuleList()
+        ) if index > 0 and adapter != "none" else nn.ModuleList()
 
     def forward(self, x: torch.Tensor, prev: list[list[torch.Tensor]]):
         """``x`` ``[S, B, in]``; ``prev[j]`` the hidden activations of column ``j < index``.
@@ -107,7 +107,7 @@ class Column(nn.Module):
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             z = layer(h)
-            if i > 0 and self.index > 0:
+            if i > 0 and len(self.laterals):
                 z = z + self.laterals[i - 1]([prev[j][i - 1] for j in range(self.index)])
             if i < last:
                 h = F.relu(z)
@@ -178,8 +178,10 @@ class PNNParams(SGDParams):
     # Hidden layers per column: the depth of the scenario's mlp backbone (2 x 400).
     depth: int = 2
     # "mlp": the paper's non-linear adapter (Sec. 2, eq. 2; also Avalanche's default);
-    # "linear": the plain lateral connections of eq. 1.
-    adapter: Literal["mlp", "linear"] = "mlp"
+    # "linear": the plain lateral connections of eq. 1; "none": no laterals, each column an
+    # independent network trained from scratch (the paper's "baseline 1", Sec. 5, against which
+    # it measures transfer).
+    adapter: Literal["mlp", "linear", "none"] = "mlp"
     # Upper end of the uniform initialisation of the adapters' scalars alpha. The paper says
     # only "initialized by a random small value"; 0.1 is our choice.
     alpha_init: float = 0.1
@@ -200,11 +202,12 @@ def column_parameter_count(k: int, in_features: int, width: int, depth: int, n_o
 
     own layers  ``d w + w + (L - 1)(w^2 + w) + w o + o``;
     adapters (k >= 1), into the ``L - 1`` hidden layers after the first and the output layer:
-    ``mlp``: ``L (k + k w^2 + w) + w ((L - 1) w + o)``; ``linear``: ``k w ((L - 1) w + o)``.
+    ``mlp``: ``L (k + k w^2 + w) + w ((L - 1) w + o)``; ``linear``: ``k w ((L - 1) w + o)``;
+    ``none``: no adapters.
     """
     d, w, L, o = in_features, width, depth, n_outputs
     own = d * w + w + (L - 1) * (w * w + w) + w * o + o
-    if k == 0:
+    if k == 0 or adapter == "none":
         return own
     if adapter == "mlp":
         return own + L * (k + k * w * w + w) + w * ((L - 1) * w + o)

@@ -43,7 +43,7 @@ def test_column_formula_written_out():
     assert column_parameter_count(k, 64, 100, 2, 10, "linear") == 17610 + k * (100 * 100 + 100 * 10)
 
 
-@pytest.mark.parametrize("adapter", ["mlp", "linear"])
+@pytest.mark.parametrize("adapter", ["mlp", "linear", "none"])
 def test_earlier_columns_stay_bit_identical_and_counts_follow_formula(adapter):
     strategy, data = _strategy([0, 5], f":adapter={adapter},column_width=32,epochs=2")
     x, _, _ = data.test[0].batch(torch.arange(40).expand(2, -1))
@@ -72,6 +72,22 @@ def test_earlier_columns_stay_bit_identical_and_counts_follow_formula(adapter):
         rows = mixed[0] == j
         assert torch.equal(out[:, rows], snapshots[j][1][:, rows])
     assert torch.equal(out[:, mixed[0] == 9], snapshots[2][1][:, mixed[0] == 9])  # unseen: last
+
+
+def test_without_laterals_a_column_ignores_the_earlier_columns():
+    """``adapter="none"`` is the paper's baseline 1: column k is a network of its own, so its
+    output does not move when an earlier column's weights do; with laterals it does."""
+    for adapter, reads_earlier in (("none", False), ("mlp", True)):
+        strategy, data = _strategy([0], f":adapter={adapter},column_width=16,epochs=1")
+        for t in range(2):
+            _train(strategy, data, t)
+        x, _, _ = data.test[1].batch(torch.arange(20).expand(1, -1))
+        tid = torch.full((1, 20), 1)
+        before = strategy.predict(x, tid).clone()
+        with torch.no_grad():
+            for p in strategy.model.columns[0].parameters():
+                p.add_(1.0)
+        assert torch.equal(strategy.predict(x, tid), before) is not reads_earlier, adapter
 
 
 def test_full_run_has_no_forgetting_and_counts_columns(tmp_path):

@@ -100,6 +100,36 @@ def test_tune_grid_scores_each_configuration_on_the_validation_split(tmp_path):
     summary = api.run(result.trials[0].specs, results=tmp_path, device="cpu")
     assert summary.ran == 0 and summary.skipped == 2
 
+def test_first_k_tasks_train_and_score_only_the_leading_tasks(tmp_path):
+    full = make_specs("split-digits", "naive", [0], "smoke")[0]
+    first = make_specs("split-digits", "naive", [0], "smoke", tasks=2)[0]
+    assert "tasks" not in full.to_json() and first.to_json()["tasks"] == 2
+    assert first.hash != full.hash and dataclasses.replace(first, tasks=0).hash == full.hash
+    # all of a scenario's tasks is the plain spec, not a second name for it
+    n = len(set_up("naive", "split-digits", [0])[1].train)
+    assert make_specs("split-digits", "naive", [0], "smoke", tasks=n)[0] == full
+    result, rendered = api.tune("split-digits", "naive", ["lr=0.001,0.05"], tasks=2,
+                                results=tmp_path, outputs={"json": "-", "markdown": "-"},
+                                **SMOKE)
+    runs = ResultsStore(tmp_path).load().runs
+    assert len(runs) == 4 and all(r.spec.tasks == 2 for r in runs)
+    for r in runs:  # a 2-task matrix: the untrained row and one row per trained task
+        assert r.scenario.n_tasks == 2 and len(r.accuracy_matrix) == 3
+        assert all(len(row) == 2 for row in r.accuracy_matrix)
+    assert json.loads(rendered["json"])["tasks"] == 2
+    assert "first 2 tasks" in rendered["markdown"] and "first 2 tasks" in result.defaults_entry()
+    (table,) = aggregate(runs).scenarios
+    assert "first 2 tasks" in table.label
+
+
+@pytest.mark.parametrize("bad,needle", [(1, "at least 2"), (-1, "at least 2"),
+                                        (99, "more than the"), ("3", "whole number")])
+def test_bad_task_counts_are_refused_before_anything_runs(tmp_path, bad, needle):
+    with pytest.raises(ConfigError, match=needle):
+        api.tune("split-digits", "naive", ["lr=0.1"], tasks=bad, results=tmp_path, **SMOKE)
+    assert not list(tmp_path.glob("*.json"))
+
+
 def test_tune_random_is_reproducible_and_stays_in_its_range(tmp_path):
     def search(seed):
         calls = []
@@ -141,6 +171,9 @@ def test_the_cli_reports_a_bad_search_with_exit_2(tmp_path, capsys):
                      "--space", "lrr=0.1", "--results", str(tmp_path), "--device", "cpu"])
     assert code == 2
     assert "has no parameter 'lrr'" in capsys.readouterr().err
+    code = cli.main(["tune", "--scenario", "split-digits", "--strategy", "naive",
+                     "--space", "lr=0.1", "--tasks", "1", "--results", str(tmp_path)])
+    assert code == 2 and "tasks must be 0 or at least 2" in capsys.readouterr().err
 
 
 def test_space_values_are_coerced_by_the_strategy():
