@@ -72,6 +72,53 @@ class MLP(nn.Module):
         return self.head(h)
 
 
+# The MLPs of continual-learning-baselines (CLB, Avalanche's reproducibility suite), whose
+# widths differ from the usual 2 x 400: the accuracy tier runs CLB's configurations on CLB's
+# networks (bench/reference.toml), so that a missed figure is never the network's doing.
+@BACKBONES.register("mlp-1x256")
+class MLP1x256(MLP):
+    """One hidden layer of 256 units (CLB's SimpleMLP: split MNIST LwF)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "fully connected ReLU network, 1 x 256 hidden units (CLB)"
+
+    def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int):
+        super().__init__(members, input_shape, n_outputs, hidden=(256,))
+
+
+@BACKBONES.register("mlp-2x256")
+class MLP2x256(MLP):
+    """Two hidden layers of 256 units (CLB: split MNIST SI, permuted MNIST A-GEM)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "fully connected ReLU network, 2 x 256 hidden units (CLB)"
+
+    def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int):
+        super().__init__(members, input_shape, n_outputs, hidden=(256, 256))
+
+
+@BACKBONES.register("mlp-2x100")
+class MLP2x100(MLP):
+    """Two hidden layers of 100 units (CLB: permuted MNIST GEM)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "fully connected ReLU network, 2 x 100 hidden units (CLB)"
+
+    def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int):
+        super().__init__(members, input_shape, n_outputs, hidden=(100, 100))
+
+
+@BACKBONES.register("mlp-2x1000")
+class MLP2x1000(MLP):
+    """Two hidden layers of 1000 units (CLB: permuted MNIST EWC)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "fully connected ReLU network, 2 x 1000 hidden units (CLB)"
+
+    def __init__(self, members: int, input_shape: Sequence[int], n_outputs: int):
+        super().__init__(members, input_shape, n_outputs, hidden=(1000, 1000))
+
+
 def _conv3x3(members: int, cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(members * cin, members * cout, 3, stride, 1, bias=False, groups=members)
 

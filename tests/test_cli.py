@@ -451,7 +451,8 @@ def test_list_all_text(capsys):
         elif line.startswith("  ") and not line.startswith("      "):
             current.add(line.split()[0])
     assert set(sections) == {"scenarios", "strategies", "backbones", "suites", "budgets"}
-    assert sections["backbones"] == {"mlp", "convnet", "resnet18-reduced"}
+    assert sections["backbones"] == {"mlp", "convnet", "resnet18-reduced", "mlp-1x256",
+                                     "mlp-2x256", "mlp-2x100", "mlp-2x1000"}
     assert {"naive", "joint"} <= sections["strategies"]
     assert set(ALL_SCENARIOS) <= sections["scenarios"]
     assert {"smoke", "default", "paper"} <= sections["budgets"]
