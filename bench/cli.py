@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     tun.add_argument("--budget", default="default", help="smoke, default or paper")
     tun.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
                      help="held-out fraction of each task's training data (default 0.1)")
-    tun.add_argument("--tasks", type=int, default=0, metavar="K",
+    tun.add_argument("--tune-tasks", "--tasks", dest="tasks", type=int, default=0, metavar="K",
                      help="train and score on the scenario's first K tasks only (the A-GEM "
                           "protocol; default: all tasks)")
     tun.add_argument("--metric", default="acc", help=f"{', '.join(MATRIX_METRICS)} (default acc)")

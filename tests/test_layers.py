@@ -16,7 +16,7 @@ FOLDERS = {"bench": "clbench", "strategies": "clbench.strategies",
            "scenarios": "clbench.scenarios", "reports": "clbench.reports"}
 COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports")
 APPLICATION = ("clbench.runner", "clbench.executors", "clbench.suite", "clbench.reference",
-               "clbench.reproducibility",
+               "clbench.reproducibility", "clbench.searches",
                "clbench.api", "clbench.tune", "clbench.cli")
 CORE, COMPONENT, APP = 0, 1, 2
 

@@ -1,0 +1,99 @@
+"""The searches behind the defaults (bench/searches.py): declared once, stored in the committed
+reference store, written into docs/tuning.md, and held to the strategies' defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from clbench import api
+from clbench.errors import ConfigError
+from clbench.results import ResultsStore
+from clbench.searches import (
+    BEGIN,
+    END,
+    default_agrees,
+    evaluate,
+    generate,
+    load_searches,
+    render,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SEARCHES = load_searches()
+
+
+def test_tuning_md_is_generated_from_the_committed_store():
+    doc = (REPO / "docs" / "tuning.md").read_text()
+    assert generate(doc, REPO / "reference" / "results") == doc, (
+        "docs/tuning.md is out of date: run `python -m clbench.searches write`")
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=[s.id for s in SEARCHES])
+def test_a_complete_search_chose_the_default(search):
+    outcome = evaluate(search, ResultsStore(REPO / "reference" / "results"))
+    if not outcome.complete:
+        pytest.skip(f"{search.id}: pending (trials not in the reference store yet)")
+    assert default_agrees(outcome), (
+        f"{search.id}: the validation split chose {outcome.best}, the default is "
+        f"{search.default()}: make the best the default (and bump {search.strategy}'s version)")
+
+
+SEARCH = """
+[[search]]
+id = "x"
+strategy = "naive"
+scenarios = ["split-digits:setting=class", "split-digits:setting=task"]
+budget = "smoke"
+space = ["lr=0.001,0.05"]
+seeds = "0"
+why = "a test"
+cpu_minutes = 1
+"""
+
+
+def test_search_scores_every_configuration_and_names_the_best(tmp_path):
+    path = tmp_path / "searches.toml"
+    path.write_text(SEARCH)
+    (search,) = load_searches(path)
+    store = ResultsStore(tmp_path / "results")
+    pending = evaluate(search, store)
+    assert not pending.complete and pending.best is None and default_agrees(pending) is None
+    assert "pending (0 of 4 trials stored)" in render([pending])
+    for scenario in search.scenarios:
+        api.tune(scenario, search.strategy, list(search.space), seeds=search.seeds,
+                 budget=search.budget, results=store.root, outputs={}, device="cpu",
+                 download=False)
+    done = evaluate(search, store)
+    assert done.complete
+    means = {c["lr"]: done.mean(per) for c, per, _ in done.scores}
+    assert set(means) == {"0.001", "0.05"} and all(0 <= m <= 1 for m in means.values())
+    assert done.best == {"lr": max(means, key=means.get)}
+    # naive's smoke default lr is the grid's best, or not: the check says which
+    assert default_agrees(done) == (float(done.best["lr"]) == search.default()["lr"])
+    text = render([done])
+    assert "complete" in text and text.startswith(BEGIN) and text.endswith(END)
+    doc = f"# Tuning\n\n{BEGIN}\nold\n{END}\n\nafter\n"
+    assert generate(doc, store.root, [search]).endswith("\n\nafter\n")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (('strategy = "naive"', 'strategy = "nave"'), "unknown strategy"),
+    (('space = ["lr=0.001,0.05"]', 'space = ["lrr=1"]'), "no parameter 'lrr'"),
+    (('why = "a test"\n', ""), "missing why"),
+    (('budget = "smoke"', 'budget = "smoke"\ncolour = 1'), "unknown keys colour"),
+])
+def test_bad_searches_are_named(tmp_path, edit, message):
+    path = tmp_path / "searches.toml"
+    path.write_text(SEARCH.replace(*edit))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_searches(path)
+    assert "search 1" in str(info.value)
+
+
+def test_every_search_backs_a_default_of_its_first_scenario():
+    for search in SEARCHES:
+        assert search.default(), search.id
+        assert dataclasses.replace(search, seeds="0").specs(search.scenarios[0], {})
