@@ -81,6 +81,10 @@ PROBES = {
     "widening_output_change": "the largest relative change of the trained network's outputs "
                               "(logits on test inputs) when it is widened before the next "
                               "task (Net2Net's function preservation, Chen et al. 2016, Sec. 3)",
+    "net2net_acceleration": "the training steps a widened student needs to reach the accuracy "
+                            "that a network of its width trained from scratch for as many "
+                            "steps ends with, over the steps that network needs (Chen et al. "
+                            "2016, Sec. 4.2); below 1: fewer steps",
 }
 
 

@@ -20,6 +20,7 @@ fine-tuning; and REPRODUCIBILITY.md is what the command writes from the committe
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import torch
 from clbench import api, reproducibility
 from clbench.errors import ConfigError
 from clbench.experience import Experience
+from clbench.params import parse_named
 from clbench.reference import FINE_TUNING, ReferenceTarget, load_targets
 from clbench.registry import STRATEGIES
 from clbench.reproducibility import MET, SEEDS, StoreIndex, outcome, write_probe
@@ -111,11 +113,77 @@ def widening_output_change(scenario: str, strategy: str, budget: str, data_dir) 
     return torch.stack(changes).amax(0).tolist()
 
 
+EVAL_EVERY = 25  # training steps between the accuracy measurements of the acceleration probe
+
+
+def _accuracy_curve(strategy, data, epochs: int) -> list[torch.Tensor]:
+    """Train ``strategy`` on the scenario's first task for ``epochs`` epochs (one optimiser, as
+    any task trains); its test accuracy on that task, ``[S]``, before the first step, every
+    ``EVAL_EVERY`` steps, and at the end."""
+    from clbench.runner import evaluate
+
+    curve, step, count = [], strategy.training_step, 0
+
+    def measured_step(batch, i, prepared):
+        nonlocal count
+        if count % EVAL_EVERY == 0:  # the network as the previous steps left it
+            curve.append(evaluate(strategy, data.info, data.test[:1])[0][:, 0])
+        count += 1
+        return step(batch, i, prepared)
+
+    strategy.training_step = measured_step  # an instance attribute over the class's method
+    try:
+        strategy.fit(data.train[0], epochs=epochs)
+    finally:
+        del strategy.training_step
+    curve.append(evaluate(strategy, data.info, data.test[:1])[0][:, 0])
+    return curve
+
+
+def net2net_acceleration(scenario: str, strategy: str, budget: str, data_dir) -> list[float]:
+    """Per seed: Chen et al. 2016's acceleration claim (Sec. 4.2) on the scenario's first task.
+    A teacher of ``initial_width`` units trains for the budget's epochs; it is widened by the
+    strategy's ``grow()`` and the student trains for as long again. A network of the student's
+    width trains from scratch for the same number of steps as the student. The value is the
+    number of steps (in units of ``EVAL_EVERY``) the student needs to reach the accuracy the
+    scratch network ends with, over the number the scratch network needs: below 1, the student
+    gets there in fewer steps.
+    The student's first measurement (just after widening) is the teacher's accuracy, since the
+    widening preserves the function; it continues from there instead of starting over."""
+    teacher, data = api.prepare(scenario, strategy, SEEDS, budget, DEVICE, data_dir,
+                                download=False)
+    epochs = teacher.params.epochs
+    teacher.fit(data.train[0])
+    teacher.grow()
+    student_curve = _accuracy_curve(teacher, data, epochs)
+    wide = teacher.net.hidden[0].out_features
+    name, params = parse_named(strategy)
+    scratch_strategy = f"{name}:" + ",".join(
+        f"{k}={v}" for k, v in {**params, "initial_width": wide}.items())
+    scratch, _ = api.prepare(scenario, scratch_strategy, SEEDS, budget, DEVICE, data_dir,
+                             download=False)
+    scratch_curve = _accuracy_curve(scratch, data, epochs)
+    student, fresh = torch.stack(student_curve), torch.stack(scratch_curve)  # [points, S]
+    goal = fresh[-1]
+    ratios = []
+    for s in range(len(SEEDS)):
+        reached_student = (student[:, s] >= goal[s]).nonzero()
+        reached_fresh = int((fresh[:, s] >= goal[s]).nonzero()[0])
+        ratios.append(math.inf if len(reached_student) == 0
+                      else int(reached_student[0]) / max(reached_fresh, 1))
+    return ratios
+
+
+PROBE_FUNCTIONS = {"widening_output_change": widening_output_change,
+                   "net2net_acceleration": net2net_acceleration}
+
+
 def _measure_probe(row: ReferenceTarget, reference: Path, data_dir) -> None:
-    assert row.metric == "widening_output_change", row.metric
+    probe = PROBE_FUNCTIONS[row.metric]
     device = "cpu" if not GPU else torch.cuda.get_device_name()
-    values = widening_output_change(row.scenario, row.strategy, row.budget, data_dir)
-    base = widening_output_change(row.scenario, row.baseline_strategy, row.budget, data_dir)
+    values = probe(row.scenario, row.strategy, row.budget, data_dir)
+    base = probe(row.scenario, row.baseline_strategy, row.budget, data_dir) if row.baseline \
+        else []
     write_probe(reference / "probes", row, row.specs(SEEDS), values, row.baseline_specs(SEEDS),
                 base, device)
 
