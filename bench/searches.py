@@ -120,6 +120,8 @@ class SearchOutcome:
     # failed / diverged; "diverged" etc. in ``status``)
     scores: list[tuple[dict[str, Any], dict[str, float | None], dict[str, str]]] = \
         field(default_factory=list)
+    wall_s: dict[tuple, float] = field(default_factory=dict)  # per stored group, its wall time
+    devices: set[str] = field(default_factory=set)
 
     def scores_of(self, config: dict[str, Any]) -> dict[str, float | None]:
         return next(per for c, per, _ in self.scores if c == config)
@@ -163,6 +165,12 @@ def evaluate(search: Search, store: ResultsStore) -> SearchOutcome:
                     values = None
                     break
                 run = store.read(store.path(spec.hash))
+                group = (spec.hash if run.group is None else
+                         (tuple(run.group.seeds), run.spec.group_key().hash))
+                if run.times.wall_s is not None:
+                    out.wall_s[group] = run.times.wall_s
+                if run.identity.device_name:
+                    out.devices.add(str(run.identity.device_name))
                 value = compute(run.accuracy_matrix) if run.status == "ok" else None
                 if value is None or not math.isfinite(value):
                     status[scenario] = run.status if run.status != "ok" else "undefined"
@@ -224,8 +232,11 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
             {True: "yes", False: "**no**", None: "pending"}[agrees])) + " |")
     for o in outcomes:
         s = o.search
-        lines += ["", f"### `{s.id}`", "", f"Backs: {s.why}. Cost: about {s.cpu_minutes:g} "
-                  "minutes on the 2-core CPU.", "",
+        measured = "" if not o.wall_s else (
+            f" Its stored trials took {sum(o.wall_s.values()) / 60:.1f} minutes of wall time "
+            f"on {', '.join(sorted(o.devices))} (a machine shared with other jobs).")
+        lines += ["", f"### `{s.id}`", "", f"Backs: {s.why}. Estimated cost: about "
+                  f"{s.cpu_minutes:g} minutes on the 2-core CPU.{measured}", "",
                   "```", f"python -m clbench.searches run {s.id}", "```", ""]
         header = ["configuration", *[f"`{x}`" for x in s.scenarios]]
         if len(s.scenarios) > 1:
