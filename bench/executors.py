@@ -85,7 +85,7 @@ class LocalExecutor:
         from clbench.scenarios.data import DataConfig
 
         self.ctx = RunContext(resolve_device(job.device),
-                              DataConfig.from_options(job.data_dir, job.download), None)
+                              DataConfig.from_options(job.data_dir, job.download))
 
     def execute(self, groups, progress=None):
         from clbench.runner import execute_group
@@ -343,7 +343,7 @@ def _ray_task(spec_docs: list[dict[str, Any]], job: dict[str, Any],
     try:
         specs = [RunSpec.from_json(doc) for doc in spec_docs]
         ctx = RunContext(resolve_device(device),
-                         DataConfig.from_options(job["data_dir"], job["download"]), None,
+                         DataConfig.from_options(job["data_dir"], job["download"]),
                          executor="ray")
         results = execute_group(specs, ctx)
     except ClbenchError as exc:
