@@ -9,6 +9,7 @@ The package is layered, and imports only point down (``tests/test_layers.py`` en
 2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
    imports the core and itself, never one another.
 3. **application**: ``clbench.runner``, ``clbench.executors`` (local, Ray),
+   ``clbench.orchestrate`` (locks, executor, store),
    ``clbench.suite``, ``clbench.reference``, ``clbench.api``, ``clbench.tune`` and
    ``clbench.cli``, which tie the components together.
 

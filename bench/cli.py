@@ -336,10 +336,10 @@ def cmd_compare(args) -> int:
 
 def cmd_gate(args) -> int:
     matrix_metric(args.metric)  # a typo is named before any store is read
-    result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha)
+    outputs = {"markdown": args.markdown} if args.markdown else {}
+    result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha,
+                            outputs)
     print(text)
-    if args.markdown:
-        api._write(args.markdown, text)
     err.print(f"gate: {len(result.regressions)} regression(s) in {len(result.rows)} cell(s)",
               markup=False)
     return result.exit_code

@@ -1,6 +1,7 @@
-"""Executors: where the groups of a run train. The API plans the groups, takes each run's lock
-and writes every finished group's results itself (the process that owns the store is its only
-writer); an executor only trains groups and hands back what each produced.
+"""Executors: where the groups of a run train. :mod:`clbench.orchestrate` plans the groups,
+takes each run's lock and writes every finished group's results itself (the process that owns
+the store is its only writer); an executor only trains groups and hands back what each
+produced.
 
 * :class:`LocalExecutor` (``--executor local``, the default) trains them one after another in
   this process, as ``clbench run`` always did. It never imports Ray.
@@ -32,6 +33,8 @@ from clbench.schema import GitState, RunError, RunResult, parse
 from clbench.spec import RunSpec
 
 if TYPE_CHECKING:
+    import torch
+
     from clbench.runner import Progress
 
 EXECUTORS = ("local", "ray")
@@ -52,8 +55,9 @@ class Job:
 class Executor(Protocol):
     name: str
 
-    def check_device(self, device: str) -> None:
-        """ConfigError for a device this executor cannot run on (before anything starts)."""
+    def check_device(self, device: str) -> torch.device | None:
+        """ConfigError for a device this executor cannot run on (before anything starts);
+        else the device this process trains on, or None where workers resolve it."""
 
     def open(self, job: Job) -> None:
         """Start (or join) what runs the groups; ConfigError when it cannot."""
@@ -75,10 +79,10 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.ctx = None
 
-    def check_device(self, device: str) -> None:
+    def check_device(self, device: str) -> torch.device:
         from clbench.runner import resolve_device
 
-        resolve_device(device)
+        return resolve_device(device)
 
     def open(self, job: Job) -> None:
         from clbench.runner import RunContext, resolve_device

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "clbench", "strategies": "clbench.strategies",
            "scenarios": "clbench.scenarios", "reports": "clbench.reports"}
 COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports")
-APPLICATION = ("clbench.runner", "clbench.executors", "clbench.suite", "clbench.reference",
+APPLICATION = ("clbench.runner", "clbench.executors", "clbench.orchestrate", "clbench.suite",
+               "clbench.reference",
                "clbench.api", "clbench.tune", "clbench.cli")
 CORE, COMPONENT, APP = 0, 1, 2
 
