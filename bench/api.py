@@ -228,7 +228,7 @@ def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:
     """Names, versions, descriptions and parameters of the scenarios, strategies, backbones,
-    suites or budgets."""
+    reporters, executors, suites or budgets."""
     if kind == "scenarios":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
@@ -249,10 +249,21 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
     if kind == "backbones":
         return [{"name": n, "description": getattr(c, "description", ""),
                  "version": version_of(c)} for n, c in BACKBONES.items()]
+    if kind == "reporters":  # clbench report --NAME FILE
+        return [{"name": n, "description": getattr(c, "description", "")}
+                for n, c in REPORTERS.items()]
+    if kind == "executors":  # clbench run --executor NAME, with its own options
+        from clbench.executors import EXECUTORS
+
+        return [{"name": n, "description": getattr(c, "description", ""),
+                 "options": [{"flag": o.flag, "metavar": o.metavar, "help": o.help}
+                             for o in getattr(c, "options", ())]}
+                for n, c in EXECUTORS.items()]
     if kind == "suites":
         return [{"name": n, "description": load_suite(n).description}
                 for n in sorted(builtin_suites())]
     if kind == "budgets":
         return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
     raise ConfigError(f"cannot list {kind!r}",
-                      hint="list scenarios, strategies, backbones, suites or budgets")
+                      hint="list scenarios, strategies, backbones, reporters, executors, "
+                      "suites or budgets")
