@@ -122,7 +122,8 @@ class LocalExecutor:
         from clbench.scenarios.data import DataConfig
 
         self.ctx = RunContext(resolve_device(job.device),
-                              DataConfig.from_options(job.data_dir, job.download))
+                              DataConfig.from_options(job.data_dir, job.download),
+                              executor=self.name)  # a subclass's own name (a plugin's)
 
     def execute(self, groups, progress=None):
         from clbench.runner import execute_group
