@@ -138,9 +138,19 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
                                   f"declare {option.flag}",
                                   hint="rename the option of one of them")
             seen[option.flag] = name
-            ex.add_argument(option.flag, type=option.type, metavar=option.metavar,
-                            dest=option.dest,
-                            help=_help(f"{name}: {option.help}" if option.help else name))
+            try:
+                ex.add_argument(option.flag, type=option.type, metavar=option.metavar,
+                                dest=_dest(option),
+                                help=_help(f"{name}: {option.help}" if option.help else name))
+            except argparse.ArgumentError:
+                raise ConfigError(f"the executor {name!r} declares {option.flag}, an option "
+                                  f"clbench {p.prog.split()[-1]} has already",
+                                  hint="rename the executor's option") from None
+
+
+def _dest(option) -> str:
+    """Where argparse keeps an executor option's value: apart from every other option's."""
+    return f"executor:{option.flag}"
 
 
 def _executor(args):
@@ -150,10 +160,10 @@ def _executor(args):
     own = {o.flag for o in getattr(chosen, "options", ())}
     for name, cls in EXECUTORS.items():
         for option in getattr(cls, "options", ()):
-            if option.flag not in own and getattr(args, option.dest, None) is not None:
+            if option.flag not in own and getattr(args, _dest(option), None) is not None:
                 raise ConfigError(f"{option.flag} only applies to --executor {name}",
                                   hint=f"add --executor {name}, or leave {option.flag} out")
-    return make_executor(args.executor, **{o.keyword: getattr(args, o.dest)
+    return make_executor(args.executor, **{o.keyword: getattr(args, _dest(o))
                                            for o in getattr(chosen, "options", ())})
 
 
@@ -166,8 +176,13 @@ def _add_format_args(p: argparse.ArgumentParser) -> None:
         if name.replace("-", "_") in REPORT_OPTIONS:
             raise ConfigError(f"the reporter {name!r} ({cls.__module__}) would hide "
                               f"clbench report's --{name}", hint="register it under another name")
-        p.add_argument(f"--{name}", metavar="FILE", dest=f"format:{name}",
-                       help=_help(f"{getattr(cls, 'description', name)} (- for stdout)"))
+        try:
+            p.add_argument(f"--{name}", metavar="FILE", dest=f"format:{name}",
+                           help=_help(f"{getattr(cls, 'description', name)} (- for stdout)"))
+        except argparse.ArgumentError:
+            raise ConfigError(f"the reporter {name!r} ({cls.__module__}) has the name of an "
+                              "option clbench report has already",
+                              hint="register it under another name") from None
 
 
 def _requested_formats(args) -> dict[str, str]:

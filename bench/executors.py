@@ -67,11 +67,6 @@ class Option:
     metavar: str = "VALUE"
     help: str = ""
 
-    @property
-    def dest(self) -> str:
-        """The attribute argparse stores the flag's value in."""
-        return self.flag.lstrip("-").replace("-", "_")
-
 
 class Executor(Protocol):
     name: str

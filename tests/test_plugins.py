@@ -148,3 +148,27 @@ def test_a_new_process_finds_every_plugin_by_its_entry_point(tmp_path):
     assert "split-blobs" in listing["scenarios"]
     assert "tally" in listing["reporters"]
     assert "journal" in listing["executors"]
+
+
+def test_a_plugin_that_would_hide_an_option_is_named(monkeypatch, capsys):
+    from clbench.executors import LocalExecutor, Option
+    from clbench.reports.base import Reporter
+
+    class Clash(LocalExecutor):
+        options = (Option("--device", "device"),)
+
+    class Results(Reporter):
+        description = "named like report's --results"
+
+        def render(self, loaded) -> str:
+            return ""
+
+    executors = dict(EXECUTORS.items())
+    monkeypatch.setattr(EXECUTORS, "_classes", {**executors, "clash": Clash})
+    code, _, err = clbench(capsys, "list")
+    assert code == 2 and "the executor 'clash' declares --device, an option clbench run has " \
+        "already" in err
+    monkeypatch.setattr(EXECUTORS, "_classes", executors)
+    monkeypatch.setattr(REPORTERS, "_classes", {**dict(REPORTERS.items()), "results": Results})
+    code, _, err = clbench(capsys, "list")
+    assert code == 2 and "the reporter 'results'" in err and "would hide" in err
