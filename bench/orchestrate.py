@@ -86,8 +86,9 @@ def run(
     data is missing is recorded in the store as not run (``clbench report`` lists it) and
     makes the exit status 2 unless ``allow_missing_data``.
 
-    ``executor`` trains the groups: ``"local"`` (in this process, one after another),
-    ``"ray"`` (a local Ray instance with default options) or an executor from
+    ``executor`` trains the groups: a registered executor's name with its default options
+    (``"local"``: in this process, one after another; ``"ray"``: a local Ray instance), or an
+    executor from
     :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
     gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
     each run's lock while its group is in flight."""
