@@ -2,16 +2,26 @@
 
 The package is layered, and imports only point down (``tests/test_layers.py`` enforces it):
 
-1. **core** (this package's modules other than those below): errors, parameters, the registry,
-   seeding, budgets, run specs, component versions, the result schema and store, metrics, the
-   experience types that scenarios hand strategies, and the member-batched models. It imports
-   nothing above it.
+1. **core** (:data:`CORE`): errors, parameters, the registry, seeding, budgets, run specs,
+   component versions, the result schema and store, metrics, the experience types that
+   scenarios hand strategies, and the member-batched models. It imports nothing above it.
 2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
-   imports the core and itself, never one another.
-3. **application**: ``clbench.runner``, ``clbench.executors`` (local, Ray),
-   ``clbench.suite``, ``clbench.reference``, ``clbench.api``, ``clbench.tune`` and
-   ``clbench.cli``, which tie the components together.
+   imports the core and itself, never one another, and lists its own modules (``BUILTIN``,
+   ``SUPPORT`` in its ``__init__``).
+3. **application** (:data:`APPLICATION`): the runner, the executors, run orchestration,
+   suites, the reference runs, tuning, the API facade and the command line, which tie the
+   components together.
 
-Components reach each other only through the registry (``clbench.registry``), by name.
+Every module of this folder is named in exactly one of the two lists below: a new module is
+refused by ``tests/test_layers.py`` until it is placed (no module is core by default).
+
+Components reach each other only through the registries, by name.
 Importing clbench runs nothing: registries load their modules on first use.
 """
+
+# Imports nothing above it: no component, no application module.
+CORE = ("budget", "errors", "experience", "identity", "metrics", "models", "params", "registry",
+        "results", "schema", "seeding", "spec", "versions")
+# Ties the components together; may import the core and every component.
+APPLICATION = ("runner", "executors", "orchestrate", "suite", "reference", "reproducibility",
+               "searches", "tune", "api", "cli")

@@ -5,56 +5,33 @@ Only :func:`run` and :func:`prepare` train, so only they import torch (through t
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clbench.budget import BUDGETS
-from clbench.errors import ConfigError, DataError, ResultsError
+from clbench.errors import ConfigError, ResultsError
+from clbench.orchestrate import (
+    DEFAULT_RESULTS,
+    Estimate,
+    RunSummary,
+    check_run_options,
+    estimate,
+    run,
+)
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
-from clbench.results import InvalidResultError, ResultsStore
+from clbench.results import ResultsStore, write_output
 from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
 from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
 
-if TYPE_CHECKING:
-    from clbench.executors import Executor
-    from clbench.runner import Progress
+__all__ = ["DEFAULT_RESULTS", "Estimate", "RunSummary", "check_run_options", "compare",
+           "describe_registered", "estimate", "figures", "gate", "plan", "prepare", "report",
+           "run", "tune"]
 
-DEFAULT_RESULTS = "clbench-results"
-
-
-@dataclasses.dataclass
-class RunSummary:
-    planned: int = 0
-    ran: int = 0
-    skipped: int = 0  # results already in the store
-    failed: int = 0
-    diverged: int = 0
-    without_data: int = 0  # runs not run because their dataset is missing
-    elsewhere: int = 0  # runs another process held the lock of: left to it
-    not_run: list[str] = dataclasses.field(default_factory=list)  # why, once per dataset
-    notes: list[str] = dataclasses.field(default_factory=list)
-    failures: list[str] = dataclasses.field(default_factory=list)
-
-    allow_missing_data: bool = False  # runs skipped for missing data do not fail the exit
-
-    @property
-    def exit_code(self) -> int:
-        """1 when a run failed; else 2 when any run was skipped for missing data (whether one
-        run or a suite: the same rule), unless ``allow_missing_data``; else 0."""
-        if self.failed:
-            return 1
-        if self.without_data and not self.allow_missing_data:
-            return 2
-        return 0
 
 
 def plan(
@@ -93,202 +70,6 @@ def plan(
     return list(dict.fromkeys(specs)), notes
 
 
-def check_run_options(device: str = "auto", group_size: int | None = None,
-                      results: str | Path | None = None, dry_run: bool = False,
-                      executor: Executor | None = None):
-    """Checks the options a run needs besides its specs, before anything trains (a dry run
-    checks them too, writing nothing: it answers whether the real run would start). Returns
-    the run's device under the local executor (``executor`` None or local); another executor
-    checks ``device`` for its workers, which resolve it where they run (returns None)."""
-    from clbench.runner import resolve_device
-
-    if group_size is not None and group_size < 1:
-        raise ConfigError(f"group size must be at least 1, got {group_size}")
-    if executor is None or executor.name == "local":
-        resolved = resolve_device(device)
-    else:
-        executor.check_device(device)
-        resolved = None
-    if results is not None:  # last: the real check creates the directory
-        ResultsStore(results).check_writable(create=not dry_run)
-    return resolved
-
-
-def run(
-    specs: Sequence[RunSpec],
-    results: str | Path = DEFAULT_RESULTS,
-    device: str = "auto",
-    data_dir: str | Path | None = None,
-    download: bool | None = None,
-    rerun: bool = False,
-    group_size: int | None = None,
-    progress: Progress | None = None,
-    executor: str | Executor = "local",
-    allow_missing_data: bool = False,
-) -> RunSummary:
-    """Run every spec whose result is not in the store yet (all of them with ``rerun``);
-    each result is written as soon as it is assembled. Several processes may run on one store:
-    each run is taken by one of them (its lock), the others leave it and go on. A run whose
-    data is missing is recorded in the store as not run (``clbench report`` lists it) and
-    makes the exit status 2 unless ``allow_missing_data``.
-
-    ``executor`` trains the groups: ``"local"`` (in this process, one after another),
-    ``"ray"`` (a local Ray instance with default options) or an executor from
-    :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
-    gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
-    each run's lock while its group is in flight."""
-    from clbench.executors import Job, make_executor
-    from clbench.runner import plan_groups
-
-    chosen = make_executor(executor) if isinstance(executor, str) else executor
-    check_run_options(device, group_size, results, executor=chosen)
-    store = ResultsStore(results)
-    store.remove_stale_temporaries()
-    summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
-    done = set() if rerun else store.completed_hashes()  # one pass over the store
-    pending = [s for s in specs if s.hash not in done]
-    summary.skipped = len(specs) - len(pending)
-    if not pending:
-        return summary
-    held: dict[tuple[str, ...], contextlib.ExitStack] = {}  # in-flight group -> its locks
-
-    def claimed_groups():  # pulled by the executor as it has room: locks taken just in time
-        for group in plan_groups(pending, group_size):
-            locks = contextlib.ExitStack()
-            claimed = locks.enter_context(_claimed(store, group, rerun, summary))
-            if not claimed:
-                locks.close()
-                continue
-            held[tuple(s.hash for s in claimed)] = locks
-            yield claimed
-
-    chosen.open(Job(device, None if data_dir is None else str(data_dir), download))
-    try:
-        with contextlib.closing(chosen.execute(claimed_groups(), progress)) as finished:
-            for group, outcome in finished:
-                try:
-                    _record(group, outcome, store, summary)
-                finally:
-                    held.pop(tuple(s.hash for s in group)).close()
-    finally:
-        for locks in held.values():
-            locks.close()
-        chosen.close()
-    return summary
-
-
-@dataclasses.dataclass
-class Estimate:
-    """A dry run's time estimate, from measurements only: the wall times of groups of the same
-    scenario, strategy and budget already in the results store (any version, any device)."""
-
-    runs: int
-    groups: int
-    measured_groups: int  # groups with a stored measurement of their cell
-    seconds: float  # sum of those groups' median stored wall times, one after another
-    devices: list[str]  # the devices the stored measurements ran on
-    store: str
-
-    def line(self) -> str:
-        head = f"{self.runs} runs in {self.groups} groups"
-        if not self.measured_groups:
-            return (f"{head}; no estimate: {self.store} holds no result of these cells to "
-                    "time them by (run a few seeds first, then --dry-run again)")
-        on = ", ".join(self.devices) or "unknown devices"
-        missing = self.groups - self.measured_groups
-        return (f"{head}; estimate {_hours(self.seconds)} of group time one after another "
-                f"(divide by the groups that run at once under --executor ray), from the "
-                f"median wall time of stored runs of the same cells in {self.store} (measured "
-                f"on {on})" + (f"; {missing} group(s) have no stored measurement and are not "
-                               "counted" if missing else ""))
-
-
-def _hours(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{minutes:.1f} min"
-
-
-def estimate(specs: Sequence[RunSpec], results: str | Path = DEFAULT_RESULTS,
-             group_size: int | None = None) -> Estimate:
-    """How long ``specs`` would take, from the stored wall times of the same cells (see
-    :class:`Estimate`). Reads the store; trains nothing."""
-    import statistics
-
-    from clbench.runner import plan_groups
-
-    store = ResultsStore(results)
-    walls: dict[tuple, list[float]] = {}
-    devices: set[str] = set()
-
-    def cell(spec: RunSpec) -> tuple:
-        return (spec.scenario, spec.scenario_params, spec.strategy, spec.strategy_params,
-                spec.budget)
-
-    if store.root.is_dir():
-        for run in store.load().runs:
-            if run.times.wall_s is not None and run.status != "failed":
-                walls.setdefault(cell(run.spec), []).append(run.times.wall_s)
-                devices.add(run.identity.device_name or run.identity.device or "unknown")
-    groups = plan_groups(specs, group_size)
-    measured = [statistics.median(walls[cell(g[0])]) for g in groups if cell(g[0]) in walls]
-    return Estimate(len(specs), len(groups), len(measured), sum(measured), sorted(devices),
-                    str(results))
-
-
-@contextlib.contextmanager
-def _claimed(store: ResultsStore, group: list[RunSpec], rerun: bool, summary: RunSummary):
-    """The runs of ``group`` this process takes: their locks held until the block ends. A run
-    locked by another process is left to it; one that process stored meanwhile is done."""
-    from filelock import Timeout
-
-    taken, locks = [], []
-    try:
-        for spec in group:
-            lock = store.lock(spec.hash)
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                summary.elsewhere += 1
-                continue
-            locks.append(lock)
-            if not rerun and store.stored(spec.hash):  # finished elsewhere since planning
-                summary.skipped += 1
-                continue
-            taken.append(spec)
-        yield taken
-    finally:
-        for lock in locks:
-            lock.release()
-
-
-def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSummary) -> None:
-    """Writes a finished group's results (``outcome``), or counts why it could not run."""
-    if isinstance(outcome, DataError):
-        summary.without_data += len(group)
-        message = str(outcome)
-        if message not in summary.not_run:
-            summary.not_run.append(message)
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        for spec in group:  # for the report: joined to `run` only through the store
-            store.record_not_run(spec, message, now)
-        return
-    for result in outcome:
-        try:
-            store.write(result)  # a full disk raises: the suite stops, nothing is lost
-        except InvalidResultError as exc:  # this run's bug: recorded, the suite goes on
-            summary.ran += 1
-            summary.failed += 1
-            summary.failures.append(exc.message)
-            continue
-        summary.ran += 1
-        if result.error is not None:
-            summary.failed += 1
-            summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
-                                    f"{result.error.message}")
-        elif result.status == "diverged":
-            summary.diverged += 1
-
-
 def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
          trials: int | None = None, seeds: str | Sequence[int] = (0,), budget: str = "default",
          validation: float = 0.1, metric: str = "acc", search_seed: int = 0,
@@ -313,7 +94,7 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
                 else result.to_markdown())
         rendered[fmt] = text
         if str(path) != "-":
-            _write(path, text)
+            write_output(path, text)
     return result, rendered
 
 
@@ -377,7 +158,7 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
         reporter = REPORTERS.get(name)(generated_at=generated_at, metadata=metadata)
         text = reporter.render(loaded)
         rendered[name] = text
-        _write(path, text)
+        write_output(path, text)
     return rendered
 
 
@@ -395,30 +176,6 @@ def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figu
     except OSError as exc:
         raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}",
                           hint="choose a writable directory with --figures") from exc
-
-
-def _write(path: str | Path, text: str) -> None:
-    """Write a report atomically: a full disk leaves the old file (or none), never a part."""
-    if str(path) == "-":
-        return
-    target = Path(path)
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)  # as an ordinary write would (mkstemp makes it 0600)
-        with os.fdopen(fd, "w", newline="") as f:  # the text's own line ends (CSV: CRLF)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}",
-                          hint="choose a writable path with free space") from exc
 
 
 def _leaderboard(results: str | Path, generated_at: str | None = None):
@@ -449,24 +206,31 @@ def compare(candidate: str, baselines: Sequence[str] = (),
             rendered["html"] = render_comparison_html(cmp, alpha)
         elif name != "markdown":
             raise ConfigError(f"no {name!r} output for compare", hint="markdown or html")
-        _write(path, rendered[name])
+        write_output(path, rendered[name])
     return rendered
 
 
 def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
-         max_drop: float = 0.01, alpha: float = 0.05):
+         max_drop: float = 0.01, alpha: float = 0.05,
+         outputs: dict[str, str | Path] | None = None):
     """Compare two results stores cell by cell: (GateResult, Markdown summary).
-    ``GateResult.exit_code`` is 1 when a cell regressed significantly, else 0."""
+    ``GateResult.exit_code`` is 1 when a cell regressed significantly, else 0. ``outputs``
+    may map ``markdown`` to a file the summary is also written to."""
     from clbench.reports.compare import gate as gate_cells
     from clbench.reports.compare import render_gate_markdown
 
     result = gate_cells(_leaderboard(baseline), _leaderboard(current), metric, max_drop, alpha)
-    return result, render_gate_markdown(result)
+    text = render_gate_markdown(result)
+    for name, path in (outputs or {}).items():
+        if name != "markdown":
+            raise ConfigError(f"no {name!r} output for gate", hint="markdown")
+        write_output(path, text)
+    return result, text
 
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:
     """Names, versions, descriptions and parameters of the scenarios, strategies, backbones,
-    suites or budgets."""
+    reporters, executors, suites or budgets."""
     if kind == "scenarios":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
@@ -487,10 +251,21 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
     if kind == "backbones":
         return [{"name": n, "description": getattr(c, "description", ""),
                  "version": version_of(c)} for n, c in BACKBONES.items()]
+    if kind == "reporters":  # clbench report --NAME FILE
+        return [{"name": n, "description": getattr(c, "description", "")}
+                for n, c in REPORTERS.items()]
+    if kind == "executors":  # clbench run --executor NAME, with its own options
+        from clbench.executors import EXECUTORS
+
+        return [{"name": n, "description": getattr(c, "description", ""),
+                 "options": [{"flag": o.flag, "metavar": o.metavar, "help": o.help}
+                             for o in getattr(c, "options", ())]}
+                for n, c in EXECUTORS.items()]
     if kind == "suites":
         return [{"name": n, "description": load_suite(n).description}
                 for n in sorted(builtin_suites())]
     if kind == "budgets":
         return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
     raise ConfigError(f"cannot list {kind!r}",
-                      hint="list scenarios, strategies, backbones, suites or budgets")
+                      hint="list scenarios, strategies, backbones, reporters, executors, "
+                      "suites or budgets")

@@ -20,11 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clbench import api
-from clbench.errors import ClbenchError
+from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import EXECUTORS, make_executor
 from clbench.metrics import MATRIX_METRICS, matrix_metric
+from clbench.registry import REPORTERS
 
-LISTABLE = ("scenarios", "strategies", "backbones", "suites", "budgets")
+LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "suites",
+            "budgets")
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one line
 
 
@@ -116,25 +118,76 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_executor_args(p)
 
 
+def _help(text: str) -> str:
+    """A plugin's text as argparse help: its ``%`` are not format fields ("95% CI")."""
+    return text.replace("%", "%%")
+
+
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    """--executor and every registered executor's own options (clbench.executors.Option)."""
     ex = p.add_argument_group("executor (see README: More than one machine)")
-    ex.add_argument("--executor", choices=EXECUTORS, default="local",
-                    help="local: groups one after another in this process (default); ray: "
-                    "each group a Ray task, in parallel")
-    ex.add_argument("--ray-address", metavar="auto|HOST:PORT",
-                    help="join a running Ray cluster (default: start a local Ray instance)")
-    ex.add_argument("--cpus-per-group", type=float, metavar="N",
-                    help="Ray: CPUs (and torch threads) per group (default 1)")
-    ex.add_argument("--gpus-per-group", type=float, metavar="N",
-                    help="Ray: GPUs per group; fractions pack groups on a GPU (default 0)")
-    ex.add_argument("--max-retries", type=int, metavar="N",
-                    help="Ray: retries of a group whose worker died (default 2)")
+    executors = EXECUTORS.items()
+    ex.add_argument("--executor", choices=[name for name, _ in executors], default="local",
+                    help=_help("; ".join(f"{name}: {getattr(cls, 'description', '')}"
+                                         for name, cls in executors)))
+    seen: dict[str, str] = {}
+    for name, cls in executors:
+        for option in getattr(cls, "options", ()):
+            if option.flag in seen:
+                raise ConfigError(f"the executors {seen[option.flag]!r} and {name!r} both "
+                                  f"declare {option.flag}",
+                                  hint="rename the option of one of them")
+            seen[option.flag] = name
+            try:
+                ex.add_argument(option.flag, type=option.type, metavar=option.metavar,
+                                dest=_dest(option),
+                                help=_help(f"{name}: {option.help}" if option.help else name))
+            except argparse.ArgumentError:
+                raise ConfigError(f"the executor {name!r} declares {option.flag}, an option "
+                                  f"clbench {p.prog.split()[-1]} has already",
+                                  hint="rename the executor's option") from None
+
+
+def _dest(option) -> str:
+    """Where argparse keeps an executor option's value: apart from every other option's."""
+    return f"executor:{option.flag}"
 
 
 def _executor(args):
-    return make_executor(args.executor, address=args.ray_address,
-                         cpus_per_group=args.cpus_per_group,
-                         gpus_per_group=args.gpus_per_group, max_retries=args.max_retries)
+    """The executor ``--executor`` names, built from its own options; an option of another
+    executor is refused (it would be ignored)."""
+    chosen = EXECUTORS.get(args.executor)
+    own = {o.flag for o in getattr(chosen, "options", ())}
+    for name, cls in EXECUTORS.items():
+        for option in getattr(cls, "options", ()):
+            if option.flag not in own and getattr(args, _dest(option), None) is not None:
+                raise ConfigError(f"{option.flag} only applies to --executor {name}",
+                                  hint=f"add --executor {name}, or leave {option.flag} out")
+    return make_executor(args.executor, **{o.keyword: getattr(args, _dest(o))
+                                           for o in getattr(chosen, "options", ())})
+
+
+REPORT_OPTIONS = ("results", "figures")  # report's options that are not formats
+
+
+def _add_format_args(p: argparse.ArgumentParser) -> None:
+    """One --NAME FILE option per registered reporter (a plugin's included)."""
+    for name, cls in REPORTERS.items():
+        if name.replace("-", "_") in REPORT_OPTIONS:
+            raise ConfigError(f"the reporter {name!r} ({cls.__module__}) would hide "
+                              f"clbench report's --{name}", hint="register it under another name")
+        try:
+            p.add_argument(f"--{name}", metavar="FILE", dest=f"format:{name}",
+                           help=_help(f"{getattr(cls, 'description', name)} (- for stdout)"))
+        except argparse.ArgumentError:
+            raise ConfigError(f"the reporter {name!r} ({cls.__module__}) has the name of an "
+                              "option clbench report has already",
+                              hint="register it under another name") from None
+
+
+def _requested_formats(args) -> dict[str, str]:
+    return {name: getattr(args, f"format:{name}") for name in REPORTERS.names()
+            if getattr(args, f"format:{name}", None)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="clbench", description="Continual-learning benchmarks: run, keep, report.")
     sub = parser.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list",
-                         help="list scenarios, strategies, backbones, suites or budgets")
+                         help="list scenarios, strategies, backbones, reporters, executors, "
+                         "suites or budgets")
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -177,14 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(tun)
     rep = sub.add_parser("report", help="render the results store")
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
-    rep.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
-    rep.add_argument("--markdown", metavar="FILE",
-                     help="write the Markdown leaderboard (- for stdout)")
-    rep.add_argument("--html", metavar="FILE", help="write the self-contained HTML leaderboard")
-    rep.add_argument("--csv", metavar="FILE",
-                     help="write one CSV row per scenario x strategy (- for stdout)")
-    rep.add_argument("--latex", metavar="FILE",
-                     help="write a LaTeX document, one booktabs table per scenario")
+    _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
     rep.add_argument("--figures", metavar="DIR",
                      help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
@@ -226,6 +273,8 @@ def cmd_list(args) -> int:
                 print(f"      not installed: {item['missing']}")
             for name, type_, default in item.get("params", []):
                 print(f"      {name} ({type_}) = {default!r}")
+            for option in item.get("options", []):
+                print(f"      {option['flag']} {option['metavar']}: {option['help']}")
             overrides = item.get("scenario_defaults")
             if overrides:
                 print("      defaults per scenario and budget (in order; later entries win):")
@@ -295,13 +344,11 @@ def cmd_tune(args) -> int:
 
 
 def cmd_report(args) -> int:
-    outputs = {}
-    for name in ("json", "markdown", "html", "csv", "latex"):
-        if getattr(args, name):
-            outputs[name] = getattr(args, name)
+    outputs = _requested_formats(args)
     if not outputs and not args.figures:
+        flags = [f"--{name}" for name in REPORTERS.names()]
         raise ClbenchError("no output requested",
-                           hint="add --json, --markdown, --html, --csv or --latex FILE (- for "
+                           hint=f"add {', '.join(flags[:-1])} or {flags[-1]} FILE (- for "
                                 "stdout), or --figures DIR")
     skipped: list[str] = []
     rendered = api.report(args.results, outputs,
@@ -339,20 +386,21 @@ def cmd_compare(args) -> int:
 
 def cmd_gate(args) -> int:
     matrix_metric(args.metric)  # a typo is named before any store is read
-    result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha)
+    outputs = {"markdown": args.markdown} if args.markdown else {}
+    result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha,
+                            outputs)
     print(text)
-    if args.markdown:
-        api._write(args.markdown, text)
     err.print(f"gate: {len(result.regressions)} regression(s) in {len(result.rows)} cell(s)",
               markup=False)
     return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
-               "compare": cmd_compare, "gate": cmd_gate}[args.command]
     try:
+        # the parser reads its choices from the registries: a broken plugin is named here
+        args = build_parser().parse_args(argv)
+        handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
+                   "compare": cmd_compare, "gate": cmd_gate}[args.command]
         return handler(args)
     except ClbenchError as exc:
         err.print(f"error: {exc}", markup=False)

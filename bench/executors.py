@@ -1,6 +1,11 @@
-"""Executors: where the groups of a run train. The API plans the groups, takes each run's lock
-and writes every finished group's results itself (the process that owns the store is its only
-writer); an executor only trains groups and hands back what each produced.
+"""Executors: where the groups of a run train. :mod:`clbench.orchestrate` plans the groups,
+takes each run's lock and writes every finished group's results itself (the process that owns
+the store is its only writer); an executor only trains groups and hands back what each
+produced.
+
+Executors are registered in :data:`EXECUTORS` (``@EXECUTORS.register("name")``, or an entry point
+in the group ``clbench.executors``); each declares its command-line options in ``options``
+(:class:`Option`), which ``clbench run`` and ``clbench tune`` offer.
 
 * :class:`LocalExecutor` (``--executor local``, the default) trains them one after another in
   this process, as ``clbench run`` always did. It never imports Ray.
@@ -23,18 +28,20 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from clbench.errors import ClbenchError, ConfigError, DataError, ResultsError
 from clbench.identity import git_state, run_identity
+from clbench.registry import Registry
 from clbench.schema import GitState, RunError, RunResult, parse
 from clbench.spec import RunSpec
 
 if TYPE_CHECKING:
+    import torch
+
     from clbench.runner import Progress
 
-EXECUTORS = ("local", "ray")
 Outcome = list[RunResult] | DataError
 RAY_CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address is named, never waited on
 
@@ -49,11 +56,26 @@ class Job:
     download: bool | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One command-line option of an executor: ``--flag VALUE`` passes ``keyword=type(VALUE)``
+    to its constructor (left out, the constructor's default applies)."""
+
+    flag: str  # "--ray-address"
+    keyword: str  # "address"
+    type: Callable[[str], Any] = str
+    metavar: str = "VALUE"
+    help: str = ""
+
+
 class Executor(Protocol):
     name: str
+    description: str
+    options: ClassVar[tuple[Option, ...]]  # its command-line options (may be empty)
 
-    def check_device(self, device: str) -> None:
-        """ConfigError for a device this executor cannot run on (before anything starts)."""
+    def check_device(self, device: str) -> torch.device | None:
+        """ConfigError for a device this executor cannot run on (before anything starts);
+        else the device this process trains on, or None where workers resolve it."""
 
     def open(self, job: Job) -> None:
         """Start (or join) what runs the groups; ConfigError when it cannot."""
@@ -66,26 +88,37 @@ class Executor(Protocol):
         """Stop what ``open`` started."""
 
 
+EXECUTORS: Registry = Registry(
+    "executor",
+    "clbench.executors",
+    "clbench.executors",  # this module: it registers the built-ins below
+    required=("check_device", "open", "execute", "close"),
+)
+
+
+@EXECUTORS.register("local")
 class LocalExecutor:
     """Each group in this process, one after another (the next group is pulled, and its locks
     taken, only after the previous one was handed back)."""
 
-    name = "local"
+    description = "groups one after another in this process (the default)"
+    options: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(self) -> None:
         self.ctx = None
 
-    def check_device(self, device: str) -> None:
+    def check_device(self, device: str) -> torch.device:
         from clbench.runner import resolve_device
 
-        resolve_device(device)
+        return resolve_device(device)
 
     def open(self, job: Job) -> None:
         from clbench.runner import RunContext, resolve_device
         from clbench.scenarios.data import DataConfig
 
         self.ctx = RunContext(resolve_device(job.device),
-                              DataConfig.from_options(job.data_dir, job.download), None)
+                              DataConfig.from_options(job.data_dir, job.download),
+                              executor=self.name)  # a subclass's own name (a plugin's)
 
     def execute(self, groups, progress=None):
         from clbench.runner import execute_group
@@ -103,16 +136,22 @@ class LocalExecutor:
 
 
 def make_executor(name: str = "local", **options: Any) -> Executor:
-    """The executor called ``name`` (``local`` or ``ray``) with its options."""
-    if name == "local":
-        if any(v is not None for v in options.values()):
-            given = ", ".join(k for k, v in options.items() if v is not None)
-            raise ConfigError(f"{given} only apply to --executor ray",
-                              hint="add --executor ray, or leave them out")
-        return LocalExecutor()
-    if name == "ray":
-        return RayExecutor(**{k: v for k, v in options.items() if v is not None})
-    raise ConfigError(f"unknown executor {name!r}", hint=f"use one of {', '.join(EXECUTORS)}")
+    """The executor registered as ``name`` (``local``, ``ray`` or a plugin's), built with
+    ``options``: keywords of its :class:`Option` s; None stands for left out."""
+    cls = EXECUTORS.get(name)
+    given = {k: v for k, v in options.items() if v is not None}
+    own = {o.keyword for o in getattr(cls, "options", ())}
+    foreign = [k for k in given if k not in own]
+    if foreign:
+        owners = sorted({n for n, c in EXECUTORS.items() for k in foreign
+                         if k in {o.keyword for o in getattr(c, "options", ())}} - {name})
+        raise ConfigError(
+            f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to "
+            f"--executor {name}" + (f" (only to --executor {' or '.join(owners)})"
+                                    if owners else ""),
+            hint=f"--executor {name} takes "
+            + (", ".join(sorted(own)) if own else "no options") + "; leave the others out")
+    return cls(**given)
 
 
 # --- Ray ------------------------------------------------------------------------------------
@@ -147,12 +186,23 @@ def _check_reachable(address: str) -> None:
                           "Ray instance") from None
 
 
+@EXECUTORS.register("ray")
 class RayExecutor:
     """Each group one Ray task (``num_cpus``/``num_gpus`` from the options). Tasks whose worker
     dies are retried by Ray ``max_retries`` times, then the group is recorded ``failed`` with
     the cause; an exception of the strategy is a result (``failed``) and never retried."""
 
-    name = "ray"
+    description = "each group a Ray task, in parallel, on a local Ray instance or a cluster"
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("--ray-address", "address", str, "auto|HOST:PORT",
+               "join a running Ray cluster (default: start a local Ray instance)"),
+        Option("--cpus-per-group", "cpus_per_group", float, "N",
+               "CPUs (and torch threads) per group (default 1)"),
+        Option("--gpus-per-group", "gpus_per_group", float, "N",
+               "GPUs per group; fractions pack groups on a GPU (default 0)"),
+        Option("--max-retries", "max_retries", int, "N",
+               "retries of a group whose worker died (default 2)"),
+    )
 
     def __init__(self, address: str | None = None, cpus_per_group: float = 1.0,
                  gpus_per_group: float = 0.0, max_retries: int = 2):
@@ -343,7 +393,7 @@ def _ray_task(spec_docs: list[dict[str, Any]], job: dict[str, Any],
     try:
         specs = [RunSpec.from_json(doc) for doc in spec_docs]
         ctx = RunContext(resolve_device(device),
-                         DataConfig.from_options(job["data_dir"], job["download"]), None,
+                         DataConfig.from_options(job["data_dir"], job["download"]),
                          executor="ray")
         results = execute_group(specs, ctx)
     except ClbenchError as exc:

@@ -61,23 +61,6 @@ class ScenarioInfo:
             mask[task.index, list(task.classes)] = True
         return mask.to(device)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "params": self.params,
-            "setting": self.setting,
-            "input_shape": list(self.input_shape),
-            "n_outputs": self.n_outputs,
-            "n_tasks": self.n_tasks,
-            "backbone": self.backbone,
-            "primary_metric": self.primary_metric,
-            "tasks": [
-                {"classes": list(t.classes), "source_classes": list(t.source_classes)}
-                for t in self.tasks
-            ],
-        }
-
 
 @dataclass
 class TaskData:

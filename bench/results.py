@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clbench.errors import ResultsError
+from clbench.errors import ConfigError, ResultsError
 from clbench.schema import RunResult, parse, validate
 
 DOCUMENT_NAME = re.compile(r"^[0-9a-f]{20}\.json$")
@@ -107,11 +107,15 @@ def _alive(pid: int) -> bool:
 def write_atomically(folder: Path, target: Path, text: str) -> None:
     """``text`` into ``target`` through a fsynced temporary in ``folder`` (``.tmp-<pid>-*``,
     removed by a later writer if this process dies) and a rename: a reader sees the old file
-    or all of the new one, never a part. Raises OSError."""
+    or all of the new one, never a part. The file gets the permissions an ordinary write would
+    (mkstemp makes 0600) and the text's own line ends (CSV: CRLF). Raises OSError."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=".json")
     try:
-        with os.fdopen(fd, "w") as f:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -119,6 +123,19 @@ def write_atomically(folder: Path, target: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """A report (or any output file) written atomically: a full disk leaves the old file (or
+    none), never a part. ``-`` writes nothing: the caller prints the text."""
+    if str(path) == "-":
+        return
+    target = Path(path)
+    try:
+        write_atomically(target.parent, target, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}",
+                          hint="choose a writable path with free space") from exc
 
 
 class ResultsStore:

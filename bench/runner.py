@@ -27,7 +27,6 @@ from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
 from clbench.registry import STRATEGIES
-from clbench.results import ResultsStore
 from clbench.scenarios.data import DataConfig
 from clbench.schema import (
     GroupRecord,
@@ -55,7 +54,6 @@ class Progress(Protocol):
 class RunContext:
     device: torch.device
     data: DataConfig
-    store: ResultsStore | None  # None on a Ray worker: the driver writes the results
     executor: str = "local"  # recorded in each result's identity
 
 

@@ -450,7 +450,10 @@ def test_list_all_text(capsys):
             current = sections.setdefault(line[:-1], set())
         elif line.startswith("  ") and not line.startswith("      "):
             current.add(line.split()[0])
-    assert set(sections) == {"scenarios", "strategies", "backbones", "suites", "budgets"}
+    assert set(sections) == {"scenarios", "strategies", "backbones", "reporters", "executors",
+                             "suites", "budgets"}
+    assert {"json", "markdown", "html", "csv", "latex"} <= sections["reporters"]
+    assert {"local", "ray"} <= sections["executors"]
     assert sections["backbones"] == {"mlp", "convnet", "resnet18-reduced", "mlp-1x256",
                                      "mlp-2x256", "mlp-2x100", "mlp-2x1000"}
     assert {"naive", "joint"} <= sections["strategies"]

@@ -16,7 +16,8 @@ from clbench.suite import load_suite
 def test_local_is_the_default_and_ray_options_need_ray():
     assert isinstance(make_executor(), LocalExecutor)
     assert isinstance(make_executor("local", address=None, cpus_per_group=None), LocalExecutor)
-    with pytest.raises(ConfigError, match="address only apply to --executor ray"):
+    with pytest.raises(ConfigError, match=r"address does not apply to --executor local "
+                       r"\(only to --executor ray\)"):
         make_executor("local", address="auto")
     with pytest.raises(ConfigError, match="unknown executor 'dask'"):
         make_executor("dask")

@@ -1,6 +1,8 @@
 """The package's layers (see ``clbench/__init__.py``): every import, at module level or inside a
 function, points down. Core modules import no component and no application module; a component
-package (scenarios, strategies, reports) imports the core and itself only."""
+package (scenarios, strategies, reports) imports the core and itself only. Which module of
+bench/ is core and which is application is declared in ``clbench.CORE`` and
+``clbench.APPLICATION``; a module in neither fails here (none is core by default)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+import clbench
+
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "clbench", "strategies": "clbench.strategies",
            "scenarios": "clbench.scenarios", "reports": "clbench.reports"}
 COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports")
-APPLICATION = ("clbench.runner", "clbench.executors", "clbench.suite", "clbench.reference",
-               "clbench.reproducibility", "clbench.searches",
-               "clbench.api", "clbench.tune", "clbench.cli")
+CORE_MODULES = ("clbench", *(f"clbench.{m}" for m in clbench.CORE))
+APPLICATION = tuple(f"clbench.{m}" for m in clbench.APPLICATION)
 CORE, COMPONENT, APP = 0, 1, 2
 
 
@@ -37,7 +40,31 @@ def layer(module: str) -> tuple[int, str]:
             return COMPONENT, package
     if any(module == m or module.startswith(m + ".") for m in APPLICATION):
         return APP, module
-    return CORE, "clbench"
+    if module in CORE_MODULES:
+        return CORE, "clbench"
+    raise Unplaced(module)
+
+
+class Unplaced(Exception):
+    """A module of bench/ named in neither clbench.CORE nor clbench.APPLICATION."""
+
+
+def unplaced_modules() -> list[str]:
+    """A line per module of bench/ that is in neither list (or in both), saying where to add
+    it."""
+    problems = []
+    for module, path in modules().items():
+        try:
+            layer(module)
+        except Unplaced:
+            problems.append(
+                f"{path.relative_to(REPO)} ({module}) is in neither CORE nor APPLICATION: add "
+                f"{module.rpartition('.')[2]!r} to one of them in bench/__init__.py (CORE if it "
+                "imports no component and no application module, else APPLICATION)")
+    both = sorted(set(clbench.CORE) & set(clbench.APPLICATION))
+    problems += [f"clbench.{m} is in both CORE and APPLICATION (bench/__init__.py)"
+                 for m in both]
+    return problems
 
 
 def imports(path: Path, module: str) -> list[tuple[int, str]]:
@@ -62,10 +89,17 @@ def imports(path: Path, module: str) -> list[tuple[int, str]]:
 def upward_imports() -> list[str]:
     bad = []
     for module, path in modules().items():
-        own_layer, own_package = layer(module)
+        try:
+            own_layer, own_package = layer(module)
+        except Unplaced:
+            continue  # named by unplaced_modules()
         for line, target in imports(path, module):
-            target_layer, target_package = layer(target)
             rel = path.relative_to(REPO)
+            try:
+                target_layer, target_package = layer(target)
+            except Unplaced:
+                bad.append(f"{rel}:{line}: {module} imports {target}, which is in no layer")
+                continue
             if target_layer > own_layer:
                 bad.append(f"{rel}:{line}: {module} (layer {own_layer}) imports {target} "
                            f"(layer {target_layer})")
@@ -76,7 +110,26 @@ def upward_imports() -> list[str]:
     return bad
 
 
+def test_every_module_is_placed_in_a_layer():
+    assert unplaced_modules() == []
+
+
+def test_a_new_module_is_refused_until_placed(tmp_path, monkeypatch):
+    new = tmp_path / "bench" / "newthing.py"
+    new.parent.mkdir()
+    new.write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "modules",
+                        lambda: {"clbench.errors": tmp_path / "bench" / "errors.py",
+                                 "clbench.newthing": new})
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert unplaced_modules() == [
+        "bench/newthing.py (clbench.newthing) is in neither CORE nor APPLICATION: add "
+        "'newthing' to one of them in bench/__init__.py (CORE if it imports no component and "
+        "no application module, else APPLICATION)"]
+
+
 def test_every_import_points_down():
+    assert unplaced_modules() == []  # else a module has no layer to check its imports by
     assert upward_imports() == []
 
 

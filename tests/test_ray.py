@@ -212,7 +212,7 @@ def test_ray_options_need_the_ray_executor(capsys, tmp_path):
                      "--results", str(tmp_path / "r"), "--gpus-per-group", "1"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2
-    assert "gpus_per_group only apply to --executor ray" in err
+    assert "--gpus-per-group only applies to --executor ray" in err
 
 
 def test_the_ray_executor_without_ray_names_the_extra(tmp_path):

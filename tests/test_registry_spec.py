@@ -1,11 +1,14 @@
 import dataclasses
+import importlib
+import pkgutil
+import types
 from importlib import metadata
 
 import pytest
 
 from clbench.errors import ConfigError
 from clbench.params import parse_named
-from clbench.registry import SCENARIOS, STRATEGIES, Registry
+from clbench.registry import REPORTERS, SCENARIOS, STRATEGIES, Registry
 from clbench.spec import RunSpec, make_specs, parse_seeds
 from clbench.strategies.naive import Naive
 from clbench.suite import load_suite
@@ -15,6 +18,74 @@ def test_builtins_are_registered():
     assert {"naive", "joint"} <= set(STRATEGIES.names())
     assert {"permuted-mnist", "split-mnist", "split-cifar10", "split-cifar100", "split-digits",
             "permuted-digits"} <= set(SCENARIOS.names())
+
+
+# --- each component package lists its own members -----------------------------------------
+
+COMPONENT_PACKAGES = {"clbench.strategies": STRATEGIES, "clbench.scenarios": SCENARIOS,
+                      "clbench.reports": REPORTERS}
+
+
+def unlisted_modules(package: types.ModuleType) -> list[str]:
+    """Problems with the package's lists: a module in neither BUILTIN nor SUPPORT (nor private,
+    with a leading underscore), a name in both, or a listed module that does not exist."""
+    on_disk = {m.name for m in pkgutil.iter_modules(package.__path__)
+               if not m.name.startswith("_")}
+    builtin, support = set(package.BUILTIN), set(package.SUPPORT)
+    where = f"in {package.__name__}'s __init__.py ({package.__file__})"
+    problems = [f"{package.__name__}.{name} is listed in neither BUILTIN nor SUPPORT: add it to "
+                f"BUILTIN if it registers something, else to SUPPORT, {where}"
+                for name in sorted(on_disk - builtin - support)]
+    problems += [f"{package.__name__}.{name} is in both BUILTIN and SUPPORT {where}"
+                 for name in sorted(builtin & support)]
+    problems += [f"{package.__name__}.{name} is listed {where} but does not exist"
+                 for name in sorted((builtin | support) - on_disk)]
+    return problems
+
+
+@pytest.mark.parametrize("package", sorted(COMPONENT_PACKAGES))
+def test_every_module_of_a_component_package_is_listed(package):
+    assert unlisted_modules(importlib.import_module(package)) == []
+
+
+@pytest.mark.parametrize("package", sorted(COMPONENT_PACKAGES))
+def test_builtin_modules_register_and_support_modules_do_not(package):
+    pkg = importlib.import_module(package)
+    homes = {cls.__module__ for name, cls in COMPONENT_PACKAGES[package].items()
+             if ":" not in name}  # "module:Class" lookups by other tests are not built-ins
+    assert sorted(f"{package}.{m}" for m in pkg.BUILTIN if f"{package}.{m}" not in homes) == []
+    assert sorted(f"{package}.{m}" for m in pkg.SUPPORT if f"{package}.{m}" in homes) == []
+
+
+def test_an_unlisted_module_is_named_with_where_to_list_it(tmp_path, monkeypatch):
+    folder = tmp_path / "fakecomponents"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("BUILTIN = ('alpha', 'gone')\n"
+                                        "SUPPORT = ('base', 'alpha')\n")
+    for name in ("alpha", "base", "newcomer", "_private"):
+        (folder / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problems = unlisted_modules(importlib.import_module("fakecomponents"))
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("fakecomponents.newcomer is listed in neither BUILTIN nor "
+                                  "SUPPORT: add it to BUILTIN")
+    assert "fakecomponents.alpha is in both" in problems[1]
+    assert "fakecomponents.gone is listed" in problems[2]
+
+
+def test_a_registry_imports_what_its_package_lists(tmp_path, monkeypatch):
+    folder = tmp_path / "fakestrategies"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("BUILTIN = ('one',)\n")
+    (folder / "one.py").write_text(
+        "from fakeregistry import THINGS\n\n@THINGS.register('one')\nclass One:\n    pass\n")
+    (folder / "unlisted.py").write_text(
+        "from fakeregistry import THINGS\n\n@THINGS.register('two')\nclass Two:\n    pass\n")
+    (tmp_path / "fakeregistry.py").write_text(
+        "from clbench.registry import Registry\n"
+        "THINGS = Registry('thing', 'clbench.test-none', 'fakestrategies')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert importlib.import_module("fakeregistry").THINGS.names() == ["one"]
 
 
 def test_each_params_class_name_means_one_thing():
@@ -48,7 +119,7 @@ def test_entry_points_are_loaded(monkeypatch):
         return [ep] if group == "clbench.test-plugins" else []
 
     monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
-    registry = Registry("thing", "clbench.test-plugins", [])
+    registry = Registry("thing", "clbench.test-plugins")
     assert registry.names() == ["plugged"]
     assert registry.get("plugged") is Naive
 
@@ -56,13 +127,13 @@ def test_entry_points_are_loaded(monkeypatch):
 def test_broken_entry_point_is_a_clear_error(monkeypatch):
     ep = metadata.EntryPoint("broken", "no_such_module_xyz:X", "clbench.test-plugins")
     monkeypatch.setattr(metadata, "entry_points", lambda group: [ep])
-    registry = Registry("thing", "clbench.test-plugins", [])
+    registry = Registry("thing", "clbench.test-plugins")
     with pytest.raises(ConfigError, match="plugin 'broken'"):
         registry.names()
 
 
 def test_duplicate_registration_is_refused():
-    registry = Registry("thing", "clbench.none", [])
+    registry = Registry("thing", "clbench.none")
 
     @registry.register("a")
     class A:
