@@ -23,6 +23,7 @@ import pytest
 
 from clbench import cli, versions
 from clbench.metrics import run_metrics
+from clbench.registry import REPORTERS
 from clbench.reports.aggregate import aggregate, summarize
 from clbench.reports.compare import gate, welch
 from clbench.reports.csv_report import render_csv
@@ -153,9 +154,7 @@ def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
 
 
 def at_scenario_version(run: RunResult, version: str) -> RunResult:
-    return dataclasses.replace(
-        run, spec=dataclasses.replace(run.spec, scenario_version=version),
-        scenario=dataclasses.replace(run.scenario, version=version))
+    return dataclasses.replace(run, spec=dataclasses.replace(run.spec, scenario_version=version))
 
 
 def test_ranking_per_scenario_and_overall_by_mean_rank():
@@ -215,14 +214,14 @@ def test_golden_markdown(lb):
 
 def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
     """The 18 schema-1 documents (named by their old hashes) read through the migration into
-    the runs of the schema-2 fixture, and render the committed leaderboard byte for byte."""
+    the runs of the schema-3 fixture, and render the committed leaderboard byte for byte."""
     old = ResultsStore(GOLDEN / "schema1").load()
     new = ResultsStore(GOLDEN / "results").load()
     assert not old.problems and len(old.runs) == len(new.runs) == 18
     assert {r.migrated_from for r in old.runs} == {1}
     assert {p.stem for p in (GOLDEN / "schema1").glob("*.json")}.isdisjoint(
         r.spec_hash for r in old.runs)  # the old file names are not the new hashes
-    # schema 1 predates strategy versions: migrated, its runs are at version 1. The schema-2
+    # schema 1 predates strategy versions: migrated, its runs are at version 1. The current
     # fixture holds the built-ins at their current versions (make_results.py), so lift the
     # migrated specs to those before comparing what the migration must keep.
     assert {r.spec.strategy_version for r in old.runs} == {"1"}
@@ -237,6 +236,28 @@ def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
         assert run.accuracy_matrix == by_hash[run.spec_hash].accuracy_matrix
     assert render_markdown(aggregate(old.runs, (), **FROZEN)) == \
         (GOLDEN / "leaderboard.md").read_text() == render_markdown(lb)
+
+
+def test_schema_2_fixture_migrates_to_the_same_runs_and_reports(lb):
+    """The 18 schema-2 documents (the fixture as make_results.py wrote it before schema 3) read
+    through migrate_2_to_3 into exactly the runs of the schema-3 fixture, and every report
+    format renders the same text from them (the JSON report names the schema it read)."""
+    old = ResultsStore(GOLDEN / "schema2").load()
+    new = ResultsStore(GOLDEN / "results").load()
+    assert not old.problems and len(old.runs) == len(new.runs) == 18
+    assert {r.migrated_from for r in old.runs} == {2}
+    assert {r.migrated_from for r in new.runs} == {None}
+    for path in (GOLDEN / "schema2").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert doc["schema_version"] == 2 and "hyperparameters" in doc
+    by_hash = {r.spec_hash: r for r in new.runs}
+    assert {r.spec_hash: dataclasses.replace(r, migrated_from=None) for r in old.runs} == by_hash
+    for name in ("markdown", "html", "csv", "latex", "json"):
+        reporter = REPORTERS.get(name)(**FROZEN)
+        text_old, text_new = reporter.render(old), reporter.render(new)
+        if name == "json":
+            text_old = text_old.replace('"migrated_from": 2', '"migrated_from": null')
+        assert text_old == text_new, name
 
 
 def test_golden_fixture_is_named_by_spec_hash():
