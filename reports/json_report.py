@@ -1,5 +1,5 @@
 """JSON report: every run with its spec, accuracy matrix and the metrics computed from it, plus
-the aggregated leaderboards (see :mod:`clbench.reports.aggregate`)."""
+the aggregated leaderboards (see :mod:`clbench.reports.tables`)."""
 
 from __future__ import annotations
 

@@ -24,11 +24,12 @@ import pytest
 from clbench import cli, versions
 from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import aggregate, summarize
 from clbench.reports.compare import gate, welch
 from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
+from clbench.reports.statistics import summarize
+from clbench.reports.tables import aggregate
 from clbench.results import LoadedResults, ResultsStore
 from clbench.schema import RunResult
 from clbench.spec import RunSpec
@@ -189,8 +190,8 @@ def test_configurations_of_one_strategy_are_told_apart():
 
 def test_fwt_is_na_in_class_incremental_settings(lb):
     cls, task = table(lb, "split-digits"), table(lb, "permuted-digits")
-    assert not cls.fwt_applicable and all(c.metrics["fwt"] is None for c in cls.cells)
-    assert task.fwt_applicable
+    assert cls.na_metrics == ["fwt"] and all(c.metrics["fwt"] is None for c in cls.cells)
+    assert task.na_metrics == []
     assert cell(task, "sep").metrics["fwt"].mean == pytest.approx(0.1)
     md = render_markdown(lb)
     assert md.count("n/a[^fwt]") == 4  # 3 class-incremental smoke cells + 1 default
@@ -198,6 +199,60 @@ def test_fwt_is_na_in_class_incremental_settings(lb):
     rows = list(csv.DictReader(io.StringIO(render_csv(lb))))
     assert {r["fwt_mean"] for r in rows if r["setting"] == "class"} == {"n/a"}
     assert all(float(r["fwt_mean"]) for r in rows if r["setting"] == "task")
+
+
+def test_where_a_metric_means_nothing_is_said_by_its_metric_def(golden_docs, monkeypatch):
+    """The n/a rule lives on MetricDef: declaring BWT undefined in task-incremental settings
+    is enough for the tables, every renderer and compare to treat it as they treat FWT."""
+    from clbench import metrics
+    from clbench.reports import compare as compare_module
+    from clbench.reports import table_model, tables
+    from clbench.reports.latex_report import render_latex
+
+    bwt = dataclasses.replace(metrics.METRIC_BY_KEY["bwt"], undefined_in=("task",),
+                              undefined_note="BWT is n/a here: a test says so.")
+    patched = tuple(bwt if m.key == "bwt" else m for m in metrics.METRICS)
+    monkeypatch.setitem(metrics.METRIC_BY_KEY, "bwt", bwt)
+    monkeypatch.setattr(tables, "METRICS", patched)
+    monkeypatch.setattr(table_model, "METRICS", patched)
+    lb = aggregate(golden_docs, (), **FROZEN)
+    task = table(lb, "permuted-digits")
+    assert task.na_metrics == ["bwt"] and all(c.metrics["bwt"] is None for c in task.cells)
+    assert task.na_notes == ["BWT is n/a here: a test says so."] == task.notes[:1]
+    assert task.other_notes == task.notes[1:]
+    flags = {(t["name"], t["budget"]): (t["fwt_applicable"], t["bwt_applicable"])
+             for t in lb.to_json()["scenarios"]}
+    assert flags[("permuted-digits", "smoke")] == (True, False)
+    assert flags[("split-digits", "smoke")] == (False, True)
+    md = render_markdown(lb)
+    assert md.count("n/a[^bwt]") == 3 and "[^bwt]: BWT is n/a here: a test says so." in md
+    assert "[^fwt]: FWT is n/a" in md  # FWT's rule is untouched
+    html = render_html(lb)
+    assert 'class="na" title="BWT is n/a here: a test says so."' in html
+    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(lb)
+    cmp = compare_module.compare(lb, "sep")
+    assert "bwt" not in cmp.scenarios[0].metrics and "fwt" in cmp.scenarios[0].metrics
+
+
+def test_leaderboard_for_is_computed_once_and_never_stale(golden_docs):
+    """Reporters rendering one loaded store share its leaderboard, and any change of the store's
+    lists (even one that keeps their lengths) computes it again."""
+    from clbench.reports.tables import leaderboard_for
+
+    loaded = LoadedResults(runs=list(golden_docs))
+    first = leaderboard_for(loaded, **FROZEN)
+    assert leaderboard_for(loaded, **FROZEN) is first
+    assert leaderboard_for(loaded, generated_at="2027-01-01") is not first
+    # the same number of runs, one of them different: a length-keyed cache would serve `first`
+    i = next(i for i, r in enumerate(loaded.runs) if r.spec.strategy == "sep")
+    worse = dataclasses.replace(loaded.runs[i], accuracy_matrix=((0.5, 0.5), (0.1, 0.1),
+                                                                 (0.0, 0.0)))
+    loaded.runs[i] = worse
+    second = leaderboard_for(loaded, **FROZEN)
+    assert second is not first and second.to_json() != first.to_json()
+    assert leaderboard_for(loaded, **FROZEN) is second
+    loaded.problems.append("x.json: broken")
+    assert leaderboard_for(loaded, **FROZEN).problems == ["x.json: broken"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,11 +553,11 @@ def test_ranks_and_t_quantiles_match_scipy_stats():
     import numpy as np
     from scipy import stats
 
-    from clbench.reports.aggregate import _t_quantile, average_ranks
+    from clbench.reports.statistics import average_ranks, t_quantile
 
     rng = np.random.default_rng(0)
     for _ in range(200):
         values = rng.integers(0, 5, size=int(rng.integers(1, 12))).astype(float)
         assert average_ranks(values).tolist() == stats.rankdata(values, "average").tolist()
     for dof in (1, 2, 4, 9, 29, 100):
-        assert _t_quantile(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-12)
+        assert t_quantile(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-12)

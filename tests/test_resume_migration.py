@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clbench import api, cli
-from clbench.reports.aggregate import aggregate
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 from clbench.schema import RunError
 from clbench.spec import RunSpec, make_specs
