@@ -2,7 +2,8 @@
 
 A run is stored as one JSON document (:class:`clbench.results.ResultsStore`). This module owns
 its shape, declared once: the dataclasses below are the document, and each field's metadata
-(:func:`key`) says which document key holds it and how its value is checked, read and written.
+(:func:`clbench.records.key`) says which document key holds it and how its value is checked,
+read and written.
 :meth:`RunResult.to_json` (writing), :func:`validate` (the key and value checks) and
 :func:`parse` (reading, after :mod:`clbench.migrations` brought an older document up to date)
 are all derived from them; the few rules that span several fields are written out in
@@ -36,15 +37,32 @@ reports read results without them.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
-import math
-from collections.abc import Mapping
 from typing import Any
 
 from clbench.errors import ResultsError
 from clbench.metrics import MATRIX_METRICS
 from clbench.migrations import MIGRATIONS, migrate
+from clbench.records import (
+    Bool,
+    Int,
+    Invalid,
+    JsonObject,
+    Keys,
+    ListOf,
+    Seconds,
+    Stored,
+    Text,
+    Timestamp,
+    UnknownKeys,
+    Value,
+    at,
+    fail,
+    is_int,
+    is_number,
+    key,
+    record_of,
+    show,
+)
 from clbench.spec import RunSpec
 
 SCHEMA_VERSION = 3
@@ -54,107 +72,7 @@ HOST_MEMORY_SCOPES = ("group", "process")  # what peak_host_memory_bytes covers
 
 
 # ---------------------------------------------------------------------------------------------
-# Values: how one document value is checked, read into Python and written back
-
-
-class _Invalid(Exception):
-    """What is wrong with a document (internal: :func:`validate` returns the message)."""
-
-
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _fail(path: str, expected: str, value: Any) -> None:
-    raise _Invalid(f"{path} must be {expected}, got {_show(value)}")
-
-
-def _is_int(value: Any) -> bool:
-    return type(value) is int  # bool is a subclass of int: `true` is not a count
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
-
-
-def _at(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-class Value:
-    """A JSON value: ``check`` raises _Invalid naming the problem, ``load`` reads a checked
-    value into Python, ``dump`` writes it back. ``nullable`` admits null (None)."""
-
-    nullable = False
-
-    def check(self, value: Any, path: str) -> None:
-        if value is None and self.nullable:
-            return
-        if not self.accepts(value):
-            _fail(path, self.expected + (" or null" if self.nullable else ""), value)
-
-    expected = "a JSON value"
-
-    def accepts(self, value: Any) -> bool:
-        return True
-
-    def load(self, value: Any) -> Any:
-        return value
-
-    def dump(self, value: Any) -> Any:
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Text(Value):
-    non_empty: bool = False
-    nullable: bool = False
-    choices: tuple[str, ...] | None = None
-
-    @property
-    def expected(self) -> str:
-        if self.choices:
-            return f"one of {', '.join(self.choices)}"
-        return "a non-empty string" if self.non_empty else "a string"
-
-    def accepts(self, value: Any) -> bool:
-        if self.choices:
-            return value in self.choices
-        return isinstance(value, str) and (bool(value) or not self.non_empty)
-
-
-@dataclasses.dataclass(frozen=True)
-class Int(Value):
-    minimum: int | None = 0
-    nullable: bool = False
-
-    @property
-    def expected(self) -> str:
-        return "an integer" if self.minimum is None else f"an integer >= {self.minimum}"
-
-    def accepts(self, value: Any) -> bool:
-        return _is_int(value) and (self.minimum is None or value >= self.minimum)
-
-
-@dataclasses.dataclass(frozen=True)
-class Bool(Value):
-    nullable: bool = False
-    expected = "true or false"
-
-    def accepts(self, value: Any) -> bool:
-        return type(value) is bool
-
-
-class Seconds(Value):
-    nullable = True
-    expected = "a non-negative number of seconds"
-
-    def accepts(self, value: Any) -> bool:
-        return _is_number(value) and value >= 0
+# The values only the result document has
 
 
 class Accuracy(Value):
@@ -162,14 +80,14 @@ class Accuracy(Value):
     expected = "an accuracy in [0, 1]"
 
     def accepts(self, value: Any) -> bool:
-        return _is_number(value) and 0 <= value <= 1
+        return is_number(value) and 0 <= value <= 1
 
 
 class Fraction(Value):
     expected = "a fraction in (0, 0.5]"
 
     def accepts(self, value: Any) -> bool:
-        return _is_number(value) and 0 < value <= 0.5
+        return is_number(value) and 0 < value <= 0.5
 
 
 class SchemaVersion(Value):
@@ -180,102 +98,7 @@ class SchemaVersion(Value):
         return f"one of {', '.join(map(str, MIGRATIONS))}"
 
     def accepts(self, value: Any) -> bool:
-        return _is_int(value) and value in MIGRATIONS
-
-
-class Timestamp(Value):
-    nullable = True
-    expected = "an ISO 8601 time"
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, str):
-            return False
-        try:
-            dt.datetime.fromisoformat(value)
-        except ValueError:
-            return False
-        return True
-
-
-@dataclasses.dataclass(frozen=True)
-class JsonObject(Value):
-    """Any JSON object, kept as it is; ``known`` entries are checked where present."""
-
-    known: Mapping[str, Value] = dataclasses.field(default_factory=dict)
-    expected = "a JSON object"
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, dict)
-
-    def check(self, value: Any, path: str) -> None:
-        super().check(value, path)
-        for name, inner in self.known.items():
-            if name in value:
-                inner.check(value[name], _at(path, name))
-
-
-@dataclasses.dataclass(frozen=True)
-class ListOf(Value):
-    """A JSON list of ``item``, read as a tuple. With ``what``, a bad entry is reported as the
-    whole list not being ``what``; otherwise by its index. ``empty`` (a message) refuses []."""
-
-    item: Value
-    what: str | None = None
-    nullable: bool = False
-    empty: str | None = None
-
-    def check(self, value: Any, path: str) -> None:
-        if value is None and self.nullable:
-            return
-        if not isinstance(value, list):
-            _fail(path, (self.what or "a JSON list") + (" or null" if self.nullable else ""),
-                  value)
-        if self.empty and not value:
-            raise _Invalid(f"{path} {self.empty}")
-        for i, entry in enumerate(value):
-            try:
-                self.item.check(entry, f"{path}[{i}]")
-            except _Invalid:
-                if self.what is None:
-                    raise
-                _fail(path, self.what + (" or null" if self.nullable else ""), value)
-
-    def load(self, value: Any) -> Any:
-        return None if value is None else tuple(self.item.load(v) for v in value)
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else [self.item.dump(v) for v in value]
-
-
-@dataclasses.dataclass
-class Keys(Value):
-    """A JSON object with exactly the ``required`` keys, plus any of the ``optional`` ones, each
-    holding its Value."""
-
-    required: Mapping[str, Value]
-    optional: Mapping[str, Value] = dataclasses.field(default_factory=dict)
-    nullable: bool = False
-
-    def check(self, value: Any, path: str, also: tuple[str, ...] = ()) -> None:
-        """``also``: keys the caller checks itself."""
-        if value is None and self.nullable:
-            return
-        if not isinstance(value, dict):
-            _fail(path or "the document", "a JSON object" + (" or null" if self.nullable
-                                                              else ""), value)
-        missing = [k for k in (*also, *self.required) if k not in value]
-        if missing:
-            raise _Invalid(f"missing keys{f' in {path}' if path else ''}: {', '.join(missing)}")
-        unknown = sorted(str(k) for k in value
-                         if k not in self.required and k not in self.optional and k not in also)
-        if unknown:
-            raise _Invalid(f"unknown keys in {path or 'the document'}: {', '.join(unknown)} "
-                           f"(schema {SCHEMA_VERSION} has no such field)")
-        for name, inner in self.required.items():
-            inner.check(value[name], _at(path, name))
-        for name, inner in self.optional.items():
-            if name in value:
-                inner.check(value[name], _at(path, name))
+        return is_int(value) and value in MIGRATIONS
 
 
 class SpecValue(Keys):
@@ -296,9 +119,9 @@ class SpecValue(Keys):
     def check(self, value: Any, path: str, also: tuple[str, ...] = ()) -> None:
         if isinstance(value, dict) and ("split" in value) != ("validation" in value):
             if "split" not in value:
-                _fail(_at(path, "split"), '"validation" (a test-split spec has no split key)',
+                fail(at(path, "split"), '"validation" (a test-split spec has no split key)',
                       None)
-            _fail(_at(path, "validation"), "a fraction in (0, 0.5]", None)
+            fail(at(path, "validation"), "a fraction in (0, 0.5]", None)
         super().check(value, path, also)
 
     def load(self, value: Any) -> RunSpec:
@@ -309,83 +132,11 @@ class SpecValue(Keys):
 
 
 # ---------------------------------------------------------------------------------------------
-# Records: a dataclass whose fields are declared document keys
-
-
-def key(value: Value, *, name: str | None = None, optional: bool = False,
-        flatten: bool = False) -> Any:
-    """A dataclass field that is a document key holding ``value``. ``name``: the key when it is
-    not the field's name. ``optional``: documents may lack the key (written when not None,
-    read as None when absent). ``flatten``: a record whose keys sit in this record's object."""
-    meta = {"value": value, "name": name, "flatten": flatten}
-    if optional:
-        return dataclasses.field(default=None, metadata={**meta, "optional": True})
-    return dataclasses.field(metadata=meta)
-
-
-class Record(Keys):
-    """A dataclass as a JSON object: its keys, checks, reading and writing from its fields."""
-
-    def __init__(self, cls: type, nullable: bool = False) -> None:
-        self.cls, self.members = cls, []  # (field name, key, Value, flattened record)
-        required: dict[str, Value] = {}
-        optional: dict[str, Value] = {}
-        for f in dataclasses.fields(cls):
-            if "value" not in f.metadata:
-                continue  # not stored (the schema version a document was read from)
-            value = f.metadata["value"]
-            if f.metadata["flatten"]:
-                required.update(value.required)
-                optional.update(value.optional)
-                self.members.append((f.name, None, value))
-                continue
-            name = f.metadata["name"] or f.name
-            (optional if f.metadata.get("optional") else required)[name] = value
-            self.members.append((f.name, name, value))
-        super().__init__(required=required, optional=optional, nullable=nullable)
-
-    def load(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return self.cls(**{attr: inner.load(value) if name is None
-                           else inner.load(value[name]) if name in value else None
-                           for attr, name, inner in self.members})
-
-    def dump(self, value: Any) -> Any:
-        if value is None:
-            return None
-        doc: dict[str, Any] = {}
-        for attr, name, inner in self.members:
-            item = getattr(value, attr)
-            if name is None:
-                doc.update(inner.dump(item))
-            elif name in self.required or item is not None:
-                doc[name] = inner.dump(item)
-        return doc
-
-
-def _record(cls: type, nullable: bool = False) -> Record:
-    """The Record of ``cls``, built once (``cls.RECORD``)."""
-    if "RECORD" not in cls.__dict__:
-        cls.RECORD = Record(cls)
-    if not nullable:
-        return cls.RECORD
-    return Record(cls, nullable=True)
-
-
-class _Stored:
-    """A dataclass stored as a JSON object (the mixin gives it ``to_json``)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return _record(type(self)).dump(self)
-
-
-# ---------------------------------------------------------------------------------------------
 # The document as Python values
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RunError(_Stored):
+class RunError(Stored):
     """The exception a failed run raised."""
 
     type: str = key(Text())
@@ -394,7 +145,7 @@ class RunError(_Stored):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GitState(_Stored):
+class GitState(Stored):
     sha: str | None = key(Text(nullable=True))  # None outside a git checkout
     dirty: bool | None = key(Bool(nullable=True))
 
@@ -404,11 +155,11 @@ _COUNT_OR_NULL = Int(minimum=1, nullable=True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RunIdentity(_Stored):
+class RunIdentity(Stored):
     """Which code, on which software and hardware, produced the result."""
 
     clbench_version: str | None = key(_TEXT_OR_NULL)
-    git: GitState = key(_record(GitState))
+    git: GitState = key(record_of(GitState))
     python: str | None = key(_TEXT_OR_NULL)
     torch: str | None = key(_TEXT_OR_NULL)
     cuda: str | None = key(_TEXT_OR_NULL)  # None off CUDA
@@ -429,14 +180,14 @@ _CLASS_IDS = ListOf(Int(), what="a list of class ids")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TaskRecord(_Stored):
+class TaskRecord(Stored):
     classes: tuple[int, ...] = key(_CLASS_IDS)  # output units of the task's labels
     source_classes: tuple[int, ...] | None = key(  # the dataset's class ids
         ListOf(Int(), what="a list of class ids", nullable=True))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ScenarioRecord(_Stored):
+class ScenarioRecord(Stored):
     """The scenario as run (``ScenarioInfo``) and where its data came from. Its name, version
     and backbone are the spec's."""
 
@@ -447,7 +198,7 @@ class ScenarioRecord(_Stored):
                empty="must be a list of positive integers or null, got []"))
     n_outputs: int | None = key(_COUNT_OR_NULL)
     primary_metric: str = key(Text(choices=tuple(MATRIX_METRICS)))
-    tasks: tuple[TaskRecord, ...] = key(ListOf(_record(TaskRecord),
+    tasks: tuple[TaskRecord, ...] = key(ListOf(record_of(TaskRecord),
                                                empty="must list at least one task"))
     # the data source as the scenario reports it (layout, sizes, subset)
     data: dict[str, Any] = key(JsonObject(known={"subset": Bool()}))
@@ -463,7 +214,7 @@ class ScenarioRecord(_Stored):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GroupRecord(_Stored):
+class GroupRecord(Stored):
     """The seed group the run trained in (a batched strategy trains them as one model)."""
 
     member: int = key(Int())  # this run's position in ``seeds``
@@ -499,21 +250,21 @@ class PeakMemory:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RunResult(_Stored):
+class RunResult(Stored):
     """One run: its spec, outcome and every raw observation. Metrics are computed from it at
     report time (:func:`clbench.metrics.run_metrics`), never stored."""
 
     spec: RunSpec = key(SpecValue())
     status: str = key(Text(choices=STATUSES))
-    error: RunError | None = key(_record(RunError, nullable=True))
+    error: RunError | None = key(record_of(RunError, nullable=True))
     diverged_after_task: int | None = key(Int(nullable=True))
-    identity: RunIdentity = key(_record(RunIdentity))
-    scenario: ScenarioRecord = key(_record(ScenarioRecord))
+    identity: RunIdentity = key(record_of(RunIdentity))
+    scenario: ScenarioRecord = key(record_of(ScenarioRecord))
     accuracy_matrix: tuple[tuple[float | None, ...], ...] = key(ListOf(ListOf(Accuracy())))
     param_counts: tuple[int | None, ...] = key(ListOf(Int(nullable=True)))
-    times: RunTimes = key(_record(RunTimes), flatten=True)
-    memory: PeakMemory = key(_record(PeakMemory), flatten=True)
-    group: GroupRecord | None = key(_record(GroupRecord, nullable=True))
+    times: RunTimes = key(record_of(RunTimes), flatten=True)
+    memory: PeakMemory = key(record_of(PeakMemory), flatten=True)
+    group: GroupRecord | None = key(record_of(GroupRecord, nullable=True))
     started_at: str | None = key(Timestamp())
     finished_at: str | None = key(Timestamp())
     # Read from an older schema: that schema's version (a migrated document stays readable).
@@ -547,53 +298,53 @@ def _check_rules(doc: dict[str, Any]) -> None:
     group member."""
     expected = RunSpec.from_json(doc["spec"]).hash
     if doc["spec_hash"] != expected:
-        raise _Invalid(f"spec_hash {_show(doc['spec_hash'])} does not match its spec "
+        raise Invalid(f"spec_hash {show(doc['spec_hash'])} does not match its spec "
                        f"(RunSpec.hash is {expected!r}): the document was edited by hand")
     T = len(doc["scenario"]["tasks"])
     rows = doc["accuracy_matrix"]
     if len(rows) != T + 1 or any(len(r) != T for r in rows):
-        raise _Invalid(f"accuracy_matrix must be {T + 1} rows of {T} entries (T + 1 x T for "
+        raise Invalid(f"accuracy_matrix must be {T + 1} rows of {T} entries (T + 1 x T for "
                        f"the scenario's {T} tasks)")
     for name, length in (("param_counts", T + 1), ("train_time_s", T), ("eval_time_s", T + 1)):
         if len(doc[name]) != length:
-            raise _Invalid(f"{name} must have {length} entries, got {len(doc[name])}")
+            raise Invalid(f"{name} must have {length} entries, got {len(doc[name])}")
     status, after = doc["status"], doc["diverged_after_task"]
     if status == "failed" and doc["error"] is None:
-        raise _Invalid("a failed run must record its error")
+        raise Invalid("a failed run must record its error")
     if status != "failed" and doc["error"] is not None:
-        raise _Invalid(f"a run with status {status!r} must have error null")
+        raise Invalid(f"a run with status {status!r} must have error null")
     if status == "diverged" and after is None:
-        raise _Invalid("a diverged run must record diverged_after_task")
+        raise Invalid("a diverged run must record diverged_after_task")
     if after is not None and after > T:
-        raise _Invalid(f"diverged_after_task {after} is past the last task ({T})")
+        raise Invalid(f"diverged_after_task {after} is past the last task ({T})")
     group, seed = doc["group"], doc["spec"]["seed"]
     if group is not None and (group["member"] >= len(group["seeds"])
                               or group["seeds"][group["member"]] != seed):
-        raise _Invalid(f"group.member {group['member']} is not this run's seed {seed} in "
+        raise Invalid(f"group.member {group['member']} is not this run's seed {seed} in "
                        f"group.seeds {group['seeds']}")
 
 
 def _check_version(version: Any) -> None:
-    if not _is_int(version):
-        raise _Invalid(f"schema_version must be an integer, got {_show(version)}: not a "
+    if not is_int(version):
+        raise Invalid(f"schema_version must be an integer, got {show(version)}: not a "
                        "clbench result")
     if version > SCHEMA_VERSION:
-        raise _Invalid(f"schema_version {version} is newer than this clbench reads "
+        raise Invalid(f"schema_version {version} is newer than this clbench reads "
                        f"({SCHEMA_VERSION}): upgrade clbench to read it")
     if version != SCHEMA_VERSION and version not in MIGRATIONS:
-        raise _Invalid(f"schema_version {version} is not a clbench result schema (known: "
+        raise Invalid(f"schema_version {version} is not a clbench result schema (known: "
                        f"{', '.join(map(str, [*MIGRATIONS, SCHEMA_VERSION]))})")
 
 
 def _check(doc: Any) -> None:
-    """Raises _Invalid naming the first problem of a schema-``SCHEMA_VERSION`` document."""
+    """Raises Invalid naming the first problem of a schema-``SCHEMA_VERSION`` document."""
     if not isinstance(doc, dict):
-        raise _Invalid("not a clbench result (expected a JSON object)")
+        raise Invalid("not a clbench result (expected a JSON object)")
     _check_version(doc.get("schema_version"))
     if doc["schema_version"] != SCHEMA_VERSION:
-        raise _Invalid(f"schema_version {doc['schema_version']} is not the current schema "
+        raise Invalid(f"schema_version {doc['schema_version']} is not the current schema "
                        f"({SCHEMA_VERSION}): read it with clbench.schema.parse, which migrates")
-    _record(RunResult).check(doc, "", also=("schema_version", "spec_hash"))
+    record_of(RunResult).check(doc, "", also=("schema_version", "spec_hash"))
     _check_rules(doc)
 
 
@@ -601,7 +352,9 @@ def validate(doc: Any) -> str | None:
     """What is wrong with a schema-``SCHEMA_VERSION`` result document, or None."""
     try:
         _check(doc)
-    except _Invalid as exc:
+    except UnknownKeys as exc:
+        return f"{exc} (schema {SCHEMA_VERSION} has no such field)"
+    except Invalid as exc:
         return str(exc)
     return None
 
@@ -618,7 +371,7 @@ def parse(doc: Any) -> RunResult:
     original = doc.get("schema_version")
     try:
         _check_version(original)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ResultsError(str(exc)) from None
     current = migrate(doc, SCHEMA_VERSION)
     problem = validate(current)
@@ -627,4 +380,4 @@ def parse(doc: Any) -> RunResult:
             problem = f"{problem} (after migrating from schema {original})"
         raise ResultsError(problem, hint="rerun it with `clbench run` (add --rerun), or "
                            "remove the file")
-    return _record(RunResult).load(current)
+    return record_of(RunResult).load(current)

@@ -145,6 +145,31 @@ def test_validate_names_what_is_wrong(path, value, message):
         schema.parse(doc)
 
 
+def test_a_new_optional_key_is_one_field():
+    """Keys, checks, reading and writing all derive from the fields: one declared field is a
+    new optional key that older documents lack (read as None) and a bad value is named."""
+    from clbench import records
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Identity(RunIdentity):
+        process_setup_s: float | None = records.key(records.Seconds(), optional=True)
+
+    record = records.Record(Identity)
+    old = make_result().identity.to_json()
+    record.check(old, "identity")
+    assert record.load(old) == Identity(**dataclasses.asdict(make_result().identity)
+                                        | {"git": make_result().identity.git,
+                                           "argv": ("run",)})
+    new = {**old, "process_setup_s": 1.5}
+    record.check(new, "identity")
+    assert record.load(new).process_setup_s == 1.5 and record.dump(record.load(new)) == new
+    with pytest.raises(records.Invalid, match="identity.process_setup_s must be a "
+                                              "non-negative number of seconds or null, got -1"):
+        record.check({**old, "process_setup_s": -1}, "identity")
+    with pytest.raises(records.UnknownKeys, match="unknown keys in identity: colour"):
+        record.check({**new, "colour": "red"}, "identity")
+
+
 def test_outcome_rules():
     failed = make_result(status="failed", error=schema.RunError(type="E", message="m",
                                                                 traceback="t"))
