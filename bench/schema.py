@@ -120,7 +120,7 @@ class SpecValue(Keys):
         if isinstance(value, dict) and ("split" in value) != ("validation" in value):
             if "split" not in value:
                 fail(at(path, "split"), '"validation" (a test-split spec has no split key)',
-                      None)
+                     None)
             fail(at(path, "validation"), "a fraction in (0, 0.5]", None)
         super().check(value, path, also)
 
