@@ -142,7 +142,7 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
     per stale cell (results of other versions than the current ones, not in the tables),
     ``skipped`` with one line per document that could not be read (named, with the reason)."""
-    from clbench.reports.aggregate import leaderboard_for
+    from clbench.reports.tables import leaderboard_for
 
     loaded = ResultsStore(results).load()
     if skipped:
@@ -167,8 +167,8 @@ def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figu
     """Write the leaderboard's figures (per scenario: each strategy's accuracy-matrix heatmap
     and per-task accuracy curves, and the parameter growth) as SVG and PDF files into
     ``directory`` (:mod:`clbench.reports.figures`); the paths written."""
-    from clbench.reports.aggregate import leaderboard_for
     from clbench.reports.figures import write_figures
+    from clbench.reports.tables import leaderboard_for
 
     loaded = ResultsStore(results).load()
     try:
@@ -179,7 +179,7 @@ def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figu
 
 
 def _leaderboard(results: str | Path, generated_at: str | None = None):
-    from clbench.reports.aggregate import aggregate
+    from clbench.reports.tables import aggregate
 
     loaded = ResultsStore(results).load()
     if not loaded.runs:

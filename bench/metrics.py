@@ -141,6 +141,15 @@ class MetricDef:
     # A measurement of the run's seed group, shared by its members: reports average it once
     # per group (seeds of one group are not independent samples of it).
     per_group: bool = False
+    # Scenario settings in which the metric means nothing: reports show "n/a" there, marked
+    # with ``undefined_note`` (why), and list the metric in every table of such a metric
+    # (n/a is an answer).
+    undefined_in: tuple[str, ...] = ()
+    undefined_note: str = ""
+
+    def applies_to(self, setting: str | None) -> bool:
+        """Whether the metric means something in a scenario of ``setting``."""
+        return setting not in self.undefined_in
 
 
 METRICS: tuple[MetricDef, ...] = (
@@ -152,7 +161,10 @@ METRICS: tuple[MetricDef, ...] = (
               "forgetting (Lopez-Paz & Ranzato 2017)", bwt, of_matrix=True),
     MetricDef("fwt", "FWT", True, "fraction",
               "forward transfer, 1/(T-1) sum_{j>1} (R[j-1][j] - b[j]), b = untrained model "
-              "(Lopez-Paz & Ranzato 2017)", fwt, of_matrix=True),
+              "(Lopez-Paz & Ranzato 2017)", fwt, of_matrix=True, undefined_in=("class",),
+              undefined_note="FWT is n/a in class-incremental (single-head) settings: the "
+              "untrained model cannot predict a task's classes before training on it, so the "
+              "forward-transfer baseline is meaningless there."),
     MetricDef("forgetting", "Forgetting", False, "fraction",
               "1/(T-1) sum_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al. 2018)",
               forgetting, of_matrix=True),

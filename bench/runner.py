@@ -317,9 +317,8 @@ def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
     """One RunResult per member of the group."""
     info, seeds = m.info, tuple(s.seed for s in specs)
     scenario = ScenarioRecord(
-        name=info.name, version=specs[0].scenario_version, params=info.params,
-        setting=info.setting, input_shape=tuple(info.input_shape), n_outputs=info.n_outputs,
-        backbone=info.backbone, primary_metric=info.primary_metric,
+        params=info.params, setting=info.setting, input_shape=tuple(info.input_shape),
+        n_outputs=info.n_outputs, primary_metric=info.primary_metric,
         tasks=tuple(TaskRecord(classes=tuple(t.classes), source_classes=tuple(t.source_classes))
                     for t in info.tasks),
         data=m.data_source)
@@ -338,7 +337,7 @@ def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
             accuracy_matrix=tuple(tuple(None if v != v else float(v) for v in row)
                                   for row in m.accuracy[s].tolist()),
             param_counts=tuple(m.param_counts), times=times, memory=memory,
-            group=GroupRecord(size=len(specs), member=s, seeds=seeds, batched=batched),
+            group=GroupRecord(member=s, seeds=seeds, batched=batched),
             started_at=m.started_at, finished_at=m.finished_at))
     return results
 

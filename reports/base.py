@@ -12,7 +12,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from clbench.reports.aggregate import Leaderboard, leaderboard_for
+from clbench.reports.table_model import Leaderboard
+from clbench.reports.tables import leaderboard_for
 from clbench.results import LoadedResults
 
 

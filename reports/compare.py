@@ -1,6 +1,6 @@
 """Candidate-vs-baselines comparison and the regression gate.
 
-Both compare cells (scenario x strategy, see :mod:`clbench.reports.aggregate`) seed by seed with
+Both compare cells (scenario x strategy, see :mod:`clbench.reports.tables`) seed by seed with
 Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``, two-sided), which does not assume
 equal variances on both sides.
 
@@ -22,8 +22,9 @@ from scipy import stats
 
 from clbench.errors import ConfigError
 from clbench.metrics import MATRIX_METRICS, METRIC_BY_KEY, matrix_metric
-from clbench.reports.aggregate import Cell, Leaderboard, cell_components, find_cells
 from clbench.reports.formatting import environment, markdown_environment
+from clbench.reports.table_model import Cell, Leaderboard
+from clbench.reports.tables import cell_components, find_cells
 
 COMPARE_METRICS = tuple(MATRIX_METRICS)  # the metrics of the accuracy matrix, in table order
 WELCH = ("Welch's t-test over seeds (scipy.stats.ttest_ind with equal_var=False, two-sided): "
@@ -71,7 +72,7 @@ class ScenarioComparison:
     candidate: str
     candidate_complete: bool
     rows: list[ComparisonRow]
-    fwt_applicable: bool
+    metrics: list[str]  # the metrics compared: those that mean something in the scenario
 
 
 @dataclass
@@ -105,13 +106,12 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = ()) -> C
         others = [c for c in table.cells if c is not cand]
         if baselines:
             others = [c for c in others if c.label in baselines or c.strategy in baselines]
+        metrics = [m for m in COMPARE_METRICS if m not in table.na_metrics]
         rows = []
         for base in others:
             seen.update((base.label, base.strategy))
             deltas = []
-            for m in COMPARE_METRICS:
-                if m == "fwt" and not table.fwt_applicable:
-                    continue
+            for m in metrics:
                 a, b = _values(cand, m), _values(base, m)
                 ca = sum(a) / len(a) if a else None
                 cb = sum(b) / len(b) if b else None
@@ -119,7 +119,7 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = ()) -> C
                                     welch(a, b), len(a), len(b)))
             rows.append(ComparisonRow(base.label, deltas, base.complete))
         scenarios.append(ScenarioComparison(table.label, cand.label, cand.complete, rows,
-                                            table.fwt_applicable))
+                                            metrics))
     missing = [b for b in baselines if b not in seen]
     return Comparison(candidate, scenarios, lb.metadata, missing)
 
@@ -139,7 +139,6 @@ def _p(v: float | None) -> str:
 def comparison_view(cmp: Comparison, alpha: float = 0.05) -> dict[str, Any]:
     scenarios = []
     for sc in cmp.scenarios:
-        metrics = [m for m in COMPARE_METRICS if m != "fwt" or sc.fwt_applicable]
         rows = []
         for row in sc.rows:
             cells = []
@@ -155,8 +154,8 @@ def comparison_view(cmp: Comparison, alpha: float = 0.05) -> dict[str, Any]:
                          "cells": cells})
         scenarios.append({"scenario": sc.scenario, "candidate": sc.candidate,
                           "candidate_complete": sc.candidate_complete,
-                          "header": [METRIC_BY_KEY[m].label for m in metrics], "rows": rows,
-                          "fwt_applicable": sc.fwt_applicable})
+                          "header": [METRIC_BY_KEY[m].label for m in sc.metrics],
+                          "rows": rows})
     return {"candidate": cmp.candidate, "scenarios": scenarios, "welch": WELCH,
             "alpha": alpha, "missing": cmp.missing, "meta": cmp.metadata}
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from clbench.metrics import METRICS
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import Leaderboard
 from clbench.reports.base import Reporter
+from clbench.reports.table_model import Leaderboard
 from clbench.results import LoadedResults
 
 BASE_COLUMNS = ("scenario", "scenario_name", "scenario_version", "setting", "scenario_params",

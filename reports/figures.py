@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from clbench.reports.aggregate import Cell, Leaderboard, ScenarioTable
+from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
 
 FORMATS = ("svg", "pdf")
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))

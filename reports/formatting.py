@@ -12,7 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from clbench.metrics import METRIC_BY_KEY
-from clbench.reports.aggregate import Stat
+from clbench.reports.statistics import Stat
 
 NA = "n/a"
 EMPTY = "—"

@@ -14,15 +14,10 @@ from typing import Any
 from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports import charts
-from clbench.reports.aggregate import (
-    FWT_NA_NOTE,
-    Cell,
-    Leaderboard,
-    ScenarioTable,
-)
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
 from clbench.reports.markdown_report import meta_rows, metric_definitions
+from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
 from clbench.results import LoadedResults
 
 
@@ -44,6 +39,7 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
         for key in t.metrics:
             stat = c.metrics.get(key)
             values.append({"text": fmt_stat(stat, key), "na": stat is None,
+                           "na_note": METRIC_BY_KEY[key].undefined_note,
                            "best": c.complete and c.label in t.best.get(key, ())})
         rows.append({"index": i, "rank": fmt_rank(c.rank), "label": c.label,
                      "seeds": f"{c.n_ok}/{c.n_total}", "complete": c.complete,
@@ -79,8 +75,8 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
         "id": tid, "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
         "primary": METRIC_BY_KEY[t.primary_metric].label, "columns": columns, "rows": rows,
         "params": [(c.label, fmt_params(c.params)) for c in t.cells],
-        "fwt_na": not t.fwt_applicable,
-        "notes": [n for n in t.notes if n != FWT_NA_NOTE],
+        "na_notes": t.na_notes,
+        "notes": t.other_notes,
         "growth": growth, "wall": wall, "strategies": strategies,
     }
     return view, sort_rows
@@ -99,7 +95,8 @@ def render_html(lb: Leaderboard) -> str:
                          for r in lb.runs]
     return environment().get_template("leaderboard.html").render(
         lb=lb, tables=tables, data={"tables": sort_data}, meta_rows=meta_rows(lb.metadata),
-        definitions=metric_definitions(lb), fwt_note=FWT_NA_NOTE,
+        definitions=metric_definitions(lb),
+        na_notes=[m.undefined_note for m in lb.metric_defs if m.undefined_note],
         metric_defs=lb.metric_defs,
     )
 

@@ -1,5 +1,5 @@
 """JSON report: every run with its spec, accuracy matrix and the metrics computed from it, plus
-the aggregated leaderboards (see :mod:`clbench.reports.aggregate`)."""
+the aggregated leaderboards (see :mod:`clbench.reports.tables`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
 from clbench.reports.base import Reporter
 from clbench.results import LoadedResults
-from clbench.schema import SCHEMA_VERSION, RunResult
+from clbench.schema import RunResult
+
+# The JSON report's own format. Its run summaries still carry every key they had when it was
+# the result schema's version (2); result documents dropped their derivable keys in schema 3,
+# the report derives them, so its format and version stay.
+REPORT_SCHEMA_VERSION = 2
 
 
 def run_summary(run: RunResult) -> dict[str, Any]:
@@ -22,8 +27,9 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "spec": run.spec.to_json(),
         "status": run.status,
         "error": None if run.error is None else f"{run.error.type}: {run.error.message}",
-        "scenario": {"name": sc.name, "version": sc.version, "setting": sc.setting,
-                     "n_tasks": sc.n_tasks, "backbone": sc.backbone, "data": sc.data},
+        "scenario": {"name": run.spec.scenario, "version": run.spec.scenario_version,
+                     "setting": sc.setting, "n_tasks": sc.n_tasks, "backbone": run.spec.backbone,
+                     "data": sc.data},
         "hyperparameters": run.hyperparameters,
         "accuracy_matrix": [list(row) for row in run.accuracy_matrix],
         "param_counts": list(run.param_counts),
@@ -32,7 +38,8 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "train_time_s": list(run.times.train_s),
         "peak_host_memory_bytes": run.memory.host_bytes,
         "peak_device_memory_bytes": run.memory.device_bytes,
-        "group": None if run.group is None else run.group.to_json(),
+        "group": None if run.group is None else {"size": run.group.size,
+                                                 **run.group.to_json()},
         "identity": run.identity.to_json(),
         "finished_at": run.finished_at,
         "migrated_from": run.migrated_from,
@@ -48,7 +55,7 @@ class JsonReporter(Reporter):
         leaderboard = self.leaderboard(loaded)
         return json.dumps(
             {
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": REPORT_SCHEMA_VERSION,
                 "generated_at": leaderboard.metadata["generated_at"],
                 "clbench_version": clbench_version(),
                 "runs": [run_summary(d) for d in loaded.runs],

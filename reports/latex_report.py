@@ -1,6 +1,6 @@
 """LaTeX leaderboard: a standalone document with one booktabs table per scenario (mean ± 95% CI,
 ``n`` ok / expected seeds, the best complete cell beyond the CIs in bold, footnote marks on
-incomplete cells), rendered from the same :class:`~clbench.reports.aggregate.Leaderboard` as
+incomplete cells), rendered from the same :class:`~clbench.reports.table_model.Leaderboard` as
 the other formats. It needs only ``booktabs`` (TeX Live's ``texlive-latex-recommended``).
 
 Every text from results or user code goes through :func:`tex_escape`: LaTeX's special
@@ -17,9 +17,9 @@ import jinja2
 
 from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import Leaderboard, ScenarioTable
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import EMPTY, environment, fmt_rank, fmt_stat
+from clbench.reports.table_model import Leaderboard, ScenarioTable
 from clbench.results import LoadedResults
 
 # What a paper's table shows: the accuracy-matrix metrics and the model size.
@@ -94,7 +94,8 @@ def table_view(index: int, t: ScenarioTable) -> dict[str, Any]:
         "setting": tex_escape(t.setting or "n/a"),
         "primary": tex_escape(METRIC_BY_KEY[t.primary_metric].label),
         "colspec": "rlr" + "r" * len(keys), "header": header, "rows": rows,
-        "footnotes": [tex_escape(f) for f in footnotes], "fwt_na": not t.fwt_applicable,
+        "footnotes": [tex_escape(f) for f in footnotes],
+        "na_notes": [tex_escape(n) for n in t.na_notes],
     }
 
 
@@ -106,13 +107,10 @@ def latex_environment() -> jinja2.Environment:
 
 
 def render_latex(lb: Leaderboard) -> str:
-    from clbench.reports.aggregate import FWT_NA_NOTE
-
     return latex_environment().get_template("leaderboard.tex").render(
         tables=[table_view(i, t) for i, t in enumerate(lb.scenarios)],
         generated=tex_escape(lb.metadata.get("generated_at")),
         n_runs=lb.metadata.get("n_runs", 0),
-        fwt_note=tex_escape(FWT_NA_NOTE),
         not_run=[{"scenario": tex_escape(r.scenario),
                   "strategies": tex_escape(", ".join(r.strategies))} for r in lb.not_run],
     )

@@ -7,11 +7,6 @@ from typing import Any
 
 from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import (
-    FWT_NA_NOTE,
-    Leaderboard,
-    ScenarioTable,
-)
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import (
     fmt_params,
@@ -20,6 +15,7 @@ from clbench.reports.formatting import (
     markdown_environment,
     md_escape,
 )
+from clbench.reports.table_model import Leaderboard, ScenarioTable
 from clbench.results import LoadedResults
 
 DEFINITIONS = (
@@ -47,7 +43,7 @@ def table_rows(t: ScenarioTable) -> dict[str, Any]:
             stat = c.metrics.get(key)
             text = fmt_stat(stat, key)
             if stat is None:
-                row.append("n/a[^fwt]")
+                row.append(f"n/a[^{key}]")  # the metric's footnote says why
                 continue
             text = md_escape(text)
             if c.label in t.best.get(key, ()) and c.complete:
@@ -60,7 +56,7 @@ def table_rows(t: ScenarioTable) -> dict[str, Any]:
         "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
         "primary": METRIC_BY_KEY[t.primary_metric].label, "header": header, "align": align,
         "rows": rows, "params": params, "errors": errors,
-        "notes": [n for n in t.notes if n != FWT_NA_NOTE],
+        "notes": t.other_notes,
     }
 
 
@@ -96,7 +92,7 @@ def render_markdown(lb: Leaderboard) -> str:
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
         problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
         not_run=lb.not_run,
-        any_fwt_na=any(not t.fwt_applicable for t in lb.scenarios), fwt_note=FWT_NA_NOTE,
+        na_notes=lb.na_notes(),
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
-from clbench.reports.aggregate import aggregate
 from clbench.reports.figures import figures, safe_name, write_figures
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
-from clbench.reports.aggregate import aggregate
 from clbench.reports.latex_report import render_latex, tex_escape
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -81,7 +81,7 @@ ENGINES = [e for e in ("pdflatex", "lualatex", "xelatex") if shutil.which(e)]
 @pytest.mark.skipif(not ENGINES, reason="no LaTeX engine installed (Debian: texlive-latex-base "
                                         "texlive-latex-recommended)")
 def test_the_document_compiles(lb, tmp_path):
-    from clbench.reports.aggregate import Cell
+    from clbench.reports.table_model import Cell
 
     cell: Cell = lb.scenarios[0].cells[0]
     cell.label = NASTY  # a hostile strategy name must not break the document

@@ -199,7 +199,7 @@ def test_reading_and_reporting_results_never_imports_torch():
     code = f"""
 import sys
 from clbench.registry import REPORTERS
-from clbench.reports.aggregate import aggregate
+from clbench.reports.tables import aggregate
 from clbench.reports.compare import gate, render_gate_markdown
 from clbench.results import ResultsStore
 loaded = ResultsStore({str(REPO / "tests" / "golden" / "results")!r}).load()

@@ -9,10 +9,11 @@ import re
 from pathlib import Path
 
 from clbench.reports import charts
-from clbench.reports.aggregate import Stat, aggregate
 from clbench.reports.formatting import fmt_stat
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import meta_rows, render_markdown
+from clbench.reports.statistics import Stat
+from clbench.reports.tables import aggregate
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 _spec = importlib.util.spec_from_file_location("golden_make_results",

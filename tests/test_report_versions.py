@@ -15,12 +15,12 @@ import pytest
 
 from clbench import cli, versions
 from clbench.errors import ConfigError
-from clbench.reports.aggregate import aggregate
 from clbench.reports.compare import compare, gate
 from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
 from clbench.reports.staleness import newest
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

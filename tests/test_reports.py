@@ -23,11 +23,13 @@ import pytest
 
 from clbench import cli, versions
 from clbench.metrics import run_metrics
-from clbench.reports.aggregate import aggregate, summarize
+from clbench.registry import REPORTERS
 from clbench.reports.compare import gate, welch
 from clbench.reports.csv_report import render_csv
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import render_markdown
+from clbench.reports.statistics import summarize
+from clbench.reports.tables import aggregate
 from clbench.results import LoadedResults, ResultsStore
 from clbench.schema import RunResult
 from clbench.spec import RunSpec
@@ -153,9 +155,7 @@ def test_budgets_and_scenario_versions_are_never_mixed(golden_docs):
 
 
 def at_scenario_version(run: RunResult, version: str) -> RunResult:
-    return dataclasses.replace(
-        run, spec=dataclasses.replace(run.spec, scenario_version=version),
-        scenario=dataclasses.replace(run.scenario, version=version))
+    return dataclasses.replace(run, spec=dataclasses.replace(run.spec, scenario_version=version))
 
 
 def test_ranking_per_scenario_and_overall_by_mean_rank():
@@ -190,8 +190,8 @@ def test_configurations_of_one_strategy_are_told_apart():
 
 def test_fwt_is_na_in_class_incremental_settings(lb):
     cls, task = table(lb, "split-digits"), table(lb, "permuted-digits")
-    assert not cls.fwt_applicable and all(c.metrics["fwt"] is None for c in cls.cells)
-    assert task.fwt_applicable
+    assert cls.na_metrics == ["fwt"] and all(c.metrics["fwt"] is None for c in cls.cells)
+    assert task.na_metrics == []
     assert cell(task, "sep").metrics["fwt"].mean == pytest.approx(0.1)
     md = render_markdown(lb)
     assert md.count("n/a[^fwt]") == 4  # 3 class-incremental smoke cells + 1 default
@@ -199,6 +199,60 @@ def test_fwt_is_na_in_class_incremental_settings(lb):
     rows = list(csv.DictReader(io.StringIO(render_csv(lb))))
     assert {r["fwt_mean"] for r in rows if r["setting"] == "class"} == {"n/a"}
     assert all(float(r["fwt_mean"]) for r in rows if r["setting"] == "task")
+
+
+def test_where_a_metric_means_nothing_is_said_by_its_metric_def(golden_docs, monkeypatch):
+    """The n/a rule lives on MetricDef: declaring BWT undefined in task-incremental settings
+    is enough for the tables, every renderer and compare to treat it as they treat FWT."""
+    from clbench import metrics
+    from clbench.reports import compare as compare_module
+    from clbench.reports import table_model, tables
+    from clbench.reports.latex_report import render_latex
+
+    bwt = dataclasses.replace(metrics.METRIC_BY_KEY["bwt"], undefined_in=("task",),
+                              undefined_note="BWT is n/a here: a test says so.")
+    patched = tuple(bwt if m.key == "bwt" else m for m in metrics.METRICS)
+    monkeypatch.setitem(metrics.METRIC_BY_KEY, "bwt", bwt)
+    monkeypatch.setattr(tables, "METRICS", patched)
+    monkeypatch.setattr(table_model, "METRICS", patched)
+    lb = aggregate(golden_docs, (), **FROZEN)
+    task = table(lb, "permuted-digits")
+    assert task.na_metrics == ["bwt"] and all(c.metrics["bwt"] is None for c in task.cells)
+    assert task.na_notes == ["BWT is n/a here: a test says so."] == task.notes[:1]
+    assert task.other_notes == task.notes[1:]
+    flags = {(t["name"], t["budget"]): (t["fwt_applicable"], t["bwt_applicable"])
+             for t in lb.to_json()["scenarios"]}
+    assert flags[("permuted-digits", "smoke")] == (True, False)
+    assert flags[("split-digits", "smoke")] == (False, True)
+    md = render_markdown(lb)
+    assert md.count("n/a[^bwt]") == 3 and "[^bwt]: BWT is n/a here: a test says so." in md
+    assert "[^fwt]: FWT is n/a" in md  # FWT's rule is untouched
+    html = render_html(lb)
+    assert 'class="na" title="BWT is n/a here: a test says so."' in html
+    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(lb)
+    cmp = compare_module.compare(lb, "sep")
+    assert "bwt" not in cmp.scenarios[0].metrics and "fwt" in cmp.scenarios[0].metrics
+
+
+def test_leaderboard_for_is_computed_once_and_never_stale(golden_docs):
+    """Reporters rendering one loaded store share its leaderboard, and any change of the store's
+    lists (even one that keeps their lengths) computes it again."""
+    from clbench.reports.tables import leaderboard_for
+
+    loaded = LoadedResults(runs=list(golden_docs))
+    first = leaderboard_for(loaded, **FROZEN)
+    assert leaderboard_for(loaded, **FROZEN) is first
+    assert leaderboard_for(loaded, generated_at="2027-01-01") is not first
+    # the same number of runs, one of them different: a length-keyed cache would serve `first`
+    i = next(i for i, r in enumerate(loaded.runs) if r.spec.strategy == "sep")
+    worse = dataclasses.replace(loaded.runs[i], accuracy_matrix=((0.5, 0.5), (0.1, 0.1),
+                                                                 (0.0, 0.0)))
+    loaded.runs[i] = worse
+    second = leaderboard_for(loaded, **FROZEN)
+    assert second is not first and second.to_json() != first.to_json()
+    assert leaderboard_for(loaded, **FROZEN) is second
+    loaded.problems.append("x.json: broken")
+    assert leaderboard_for(loaded, **FROZEN).problems == ["x.json: broken"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,14 +269,14 @@ def test_golden_markdown(lb):
 
 def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
     """The 18 schema-1 documents (named by their old hashes) read through the migration into
-    the runs of the schema-2 fixture, and render the committed leaderboard byte for byte."""
+    the runs of the schema-3 fixture, and render the committed leaderboard byte for byte."""
     old = ResultsStore(GOLDEN / "schema1").load()
     new = ResultsStore(GOLDEN / "results").load()
     assert not old.problems and len(old.runs) == len(new.runs) == 18
     assert {r.migrated_from for r in old.runs} == {1}
     assert {p.stem for p in (GOLDEN / "schema1").glob("*.json")}.isdisjoint(
         r.spec_hash for r in old.runs)  # the old file names are not the new hashes
-    # schema 1 predates strategy versions: migrated, its runs are at version 1. The schema-2
+    # schema 1 predates strategy versions: migrated, its runs are at version 1. The current
     # fixture holds the built-ins at their current versions (make_results.py), so lift the
     # migrated specs to those before comparing what the migration must keep.
     assert {r.spec.strategy_version for r in old.runs} == {"1"}
@@ -237,6 +291,28 @@ def test_schema_1_fixture_migrates_to_the_same_leaderboard(lb):
         assert run.accuracy_matrix == by_hash[run.spec_hash].accuracy_matrix
     assert render_markdown(aggregate(old.runs, (), **FROZEN)) == \
         (GOLDEN / "leaderboard.md").read_text() == render_markdown(lb)
+
+
+def test_schema_2_fixture_migrates_to_the_same_runs_and_reports(lb):
+    """The 18 schema-2 documents (the fixture as make_results.py wrote it before schema 3) read
+    through migrate_2_to_3 into exactly the runs of the schema-3 fixture, and every report
+    format renders the same text from them (the JSON report names the schema it read)."""
+    old = ResultsStore(GOLDEN / "schema2").load()
+    new = ResultsStore(GOLDEN / "results").load()
+    assert not old.problems and len(old.runs) == len(new.runs) == 18
+    assert {r.migrated_from for r in old.runs} == {2}
+    assert {r.migrated_from for r in new.runs} == {None}
+    for path in (GOLDEN / "schema2").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert doc["schema_version"] == 2 and "hyperparameters" in doc
+    by_hash = {r.spec_hash: r for r in new.runs}
+    assert {r.spec_hash: dataclasses.replace(r, migrated_from=None) for r in old.runs} == by_hash
+    for name in ("markdown", "html", "csv", "latex", "json"):
+        reporter = REPORTERS.get(name)(**FROZEN)
+        text_old, text_new = reporter.render(old), reporter.render(new)
+        if name == "json":
+            text_old = text_old.replace('"migrated_from": 2', '"migrated_from": null')
+        assert text_old == text_new, name
 
 
 def test_golden_fixture_is_named_by_spec_hash():
@@ -477,11 +553,11 @@ def test_ranks_and_t_quantiles_match_scipy_stats():
     import numpy as np
     from scipy import stats
 
-    from clbench.reports.aggregate import _t_quantile, average_ranks
+    from clbench.reports.statistics import average_ranks, t_quantile
 
     rng = np.random.default_rng(0)
     for _ in range(200):
         values = rng.integers(0, 5, size=int(rng.integers(1, 12))).astype(float)
         assert average_ranks(values).tolist() == stats.rankdata(values, "average").tolist()
     for dof in (1, 2, 4, 9, 29, 100):
-        assert _t_quantile(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-12)
+        assert t_quantile(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-12)

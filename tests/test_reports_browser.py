@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from clbench.reports.aggregate import aggregate
 from clbench.reports.html_report import render_html
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

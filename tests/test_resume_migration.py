@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clbench import api, cli
-from clbench.reports.aggregate import aggregate
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 from clbench.schema import RunError
 from clbench.spec import RunSpec, make_specs
@@ -48,8 +48,13 @@ def write_schema_1(root: Path, spec: RunSpec, failed: bool = False) -> str:
         error=RunError(type="RuntimeError", message="boom", traceback="...") if failed
         else None)
     result = dataclasses.replace(base, spec=spec, scenario=dataclasses.replace(
-        base.scenario, params=dict(spec.scenario_params), backbone=spec.backbone))
+        base.scenario, params=dict(spec.scenario_params)))
     doc = result.to_json()
+    # schema 1 stored what schema 3 derives
+    doc["hyperparameters"] = result.hyperparameters
+    doc["scenario"].update(name=spec.scenario, version=spec.scenario_version,
+                           backbone=spec.backbone, n_tasks=T)
+    doc["group"]["size"] = 3
     for key in ("strategy_version", "backbone", "backbone_version"):
         del doc["spec"][key]
     del doc["setup_time_s"], doc["peak_host_memory_scope"]  # schema 1 did not require them

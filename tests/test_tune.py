@@ -15,7 +15,7 @@ from clbench import api, cli
 from clbench.errors import ConfigError
 from clbench.experience import hold_out
 from clbench.metrics import MATRIX_METRICS
-from clbench.reports.aggregate import aggregate
+from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 from clbench.schema import parse
 from clbench.seeding import Stream, generator

@@ -5,8 +5,9 @@ one with a diverged run whose later rows are null, a strategy named ``<script>al
 and a parameter holding ``|``.
 
 Every document is a :class:`clbench.schema.RunResult` of a :class:`clbench.spec.RunSpec`, so its
-``spec_hash`` is the spec's hash. ``tests/golden/schema1`` holds the same runs as the schema-1
-documents this script wrote before (kept as they were: they test the migration).
+``spec_hash`` is the spec's hash. ``tests/golden/schema1`` and ``tests/golden/schema2`` hold the
+same runs as the schema-1 and schema-2 documents this script wrote before (kept as they were:
+they test the migrations).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def run_result(scenario: str, setting: str, params: dict[str, Any], strategy: st
         spec=spec, status=status, error=error, diverged_after_task=diverged_after,
         identity=IDENTITY,
         scenario=ScenarioRecord(
-            name=scenario, version=version, params=params, setting=setting,
-            input_shape=(1, 8, 8), n_outputs=2 * T, backbone="mlp", primary_metric="acc",
+            params=params, setting=setting, input_shape=(1, 8, 8), n_outputs=2 * T,
+            primary_metric="acc",
             tasks=tuple(TaskRecord(classes=(2 * t, 2 * t + 1), source_classes=(2 * t, 2 * t + 1))
                         for t in range(T)),
             data={"layout": "sklearn-digits", "n_train": 100, "n_test": 50, "subset": False}),
@@ -73,8 +74,7 @@ def run_result(scenario: str, setting: str, params: dict[str, Any], strategy: st
         param_counts=tuple(counts or [1000] * (T + 1)),
         times=RunTimes(setup_s=0.5, train_s=(1.0,) * T, eval_s=(0.1,) * (T + 1), wall_s=wall),
         memory=PeakMemory(host_bytes=mem, host_scope="group", device_bytes=None),
-        group=GroupRecord(size=len(group_seeds), member=group_seeds.index(seed),
-                          seeds=group_seeds, batched=False),
+        group=GroupRecord(member=group_seeds.index(seed), seeds=group_seeds, batched=False),
         started_at="2026-01-01T00:00:00+00:00", finished_at=finished_at,
     )
 
