@@ -13,8 +13,9 @@ Schema 2 (``SCHEMA_VERSION``), key by key:
 * ``status`` (ok, diverged, failed), ``error`` (type, message, traceback; set exactly when
   failed), ``diverged_after_task`` (the row from which a diverged member has no accuracies);
 * ``identity``: clbench, git, Python, PyTorch, CUDA, platform, CPU and device of the run, and
-  where it ran: ``host`` and ``executor`` (local or ray), optional keys (documents written
-  before them lack them: "not recorded");
+  where it ran: ``host`` and ``executor`` (local or ray), and ``warmup_s``, the seconds its
+  process spent on one-time set-up before the group's timer started (not in the group's
+  times), optional keys (documents written before them lack them: "not recorded");
 * ``scenario``: the scenario as run (setting, tasks and their classes, backbone, primary
   metric) and ``data``, the source of its data; ``hyperparameters``: the spec's parameters;
 * ``accuracy_matrix``: T + 1 rows of T accuracies in [0, 1] or null (not measured); row 0 is
@@ -99,6 +100,8 @@ class RunIdentity:
     # read as None, "not recorded"): the machine's host name, and the executor (local, ray).
     host: str | None = None
     executor: str | None = None
+    # The process's one-time set-up (clbench.warmup) before this group, kept out of its times.
+    warmup_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = {
@@ -354,7 +357,8 @@ DOCUMENT_KEYS = ("schema_version", "spec", "spec_hash", "status", "error",
                  "finished_at")
 IDENTITY_KEYS = ("clbench_version", "git", "python", "torch", "cuda", "platform", "cpu",
                  "cpu_count", "torch_threads", "device", "device_name", "argv")
-IDENTITY_OPTIONAL_KEYS = ("host", "executor")  # written when known; older documents lack them
+# written when known; older documents lack them
+IDENTITY_OPTIONAL_KEYS = ("host", "executor", "warmup_s")
 SCENARIO_KEYS = ("name", "version", "params", "setting", "input_shape", "n_outputs", "n_tasks",
                  "backbone", "primary_metric", "tasks", "data")
 
@@ -382,9 +386,11 @@ def _check_identity(identity: Any) -> None:
     for key in ("clbench_version", "python", "torch", "cuda", "platform", "cpu", "device",
                 "device_name"):
         _string(identity[key], f"identity.{key}", nullable=True)
-    for key in IDENTITY_OPTIONAL_KEYS:
+    for key in ("host", "executor"):
         if key in identity:
             _string(identity[key], f"identity.{key}", non_empty=True)
+    if "warmup_s" in identity:
+        _seconds(identity["warmup_s"], "identity.warmup_s")
     for key in ("cpu_count", "torch_threads"):
         _int(identity[key], f"identity.{key}", nullable=True, minimum=1)
     git = _object(identity["git"], "identity.git", ("sha", "dirty"))
