@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
+from clbench import isolation
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, hold_out
@@ -28,7 +29,7 @@ from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
 from clbench.registry import STRATEGIES
 from clbench.results import ResultsStore
-from clbench.scenarios.data import DataConfig
+from clbench.scenarios.data import DataConfig, changed_datasets
 from clbench.schema import (
     GroupRecord,
     PeakMemory,
@@ -354,6 +355,17 @@ def lost_group_results(specs: list[RunSpec], error: RunError,
     return assemble_results(specs, m, identity)
 
 
+def _fail_for_changes(m: GroupMeasurement, changed: list[str]) -> None:
+    """The group changed what later runs share: it fails, naming each change (kept after its
+    own error, if it had one); the runner has put everything back."""
+    what = "; ".join(changed)
+    note = f"the strategy changed state that every later run shares (restored): {what}"
+    if m.error is None:
+        m.error = RunError(type="SharedStateChanged", message=note, traceback="\n".join(changed))
+    else:
+        m.error = dataclasses.replace(m.error, message=f"{m.error.message}; {note}")
+
+
 def execute_group(specs: list[RunSpec], ctx: RunContext,
                   progress: Progress | None = None) -> list[RunResult]:
     """Run one group; returns one RunResult per member (not yet stored).
@@ -365,7 +377,15 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     measurement = start_group(specs, ctx.device)
     if progress:
         progress.group_started(specs, measurement.info.n_tasks)
-    measure_group(specs, ctx, measurement, progress)
+    settings = isolation.snapshot()
+    try:
+        measure_group(specs, ctx, measurement, progress)
+    finally:  # every group starts from clean global state and clean cached data
+        changed = isolation.restore(settings) + [
+            f"the cached data of {name} (changed in place; reloaded for the next run)"
+            for name in changed_datasets()]
+    if changed:
+        _fail_for_changes(measurement, changed)
     results = assemble_results(specs, measurement,
                                run_identity(ctx.device, ctx.executor, warmup_s))
     if progress:

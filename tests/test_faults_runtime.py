@@ -91,3 +91,98 @@ def _git():
     from clbench.schema import GitState
 
     return GitState(sha=None, dirty=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. A plugin cannot poison the runs after it
+
+PLUGINS = "clbench_test_plugins"
+# (plugin, words of the failure message naming what it changed)
+POISONERS = [
+    ("SetsDefaultDtype", "the default dtype: torch.float32 -> torch.float64"),
+    ("DisablesGrad", "grad mode"),
+    ("SetsDefaultDevice", "the default device: cpu -> meta"),
+    ("UsesDeterministicAlgorithms", "deterministic algorithms"),
+    ("SetsThreads", "the number of torch threads"),
+    ("SetsMatmulPrecision", "the float32 matmul precision: highest -> medium"),
+    ("EnablesAnomalyDetection", "anomaly detection: False -> True"),
+    ("ChangesDirectory", "the working directory"),
+    ("WritesItsImages", "the cached data of digits"),
+    ("WritesItsImagesThroughData", "the cached data of digits"),
+]
+
+
+ALONE: dict[str, dict] = {}
+
+
+def _global_state() -> dict:
+    import torch
+
+    return {"dtype": torch.get_default_dtype(), "device": torch.get_default_device(),
+            "grad": torch.is_grad_enabled(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "threads": torch.get_num_threads(),
+            "matmul": torch.get_float32_matmul_precision(),
+            "anomaly": torch.is_anomaly_enabled(), "cwd": os.getcwd()}
+
+
+@pytest.fixture
+def clean_process():
+    """Puts back by hand whatever a poisoning plugin changed (the code under test may not),
+    so that a failure here never spreads to other tests; the data caches are emptied."""
+    import torch
+
+    from clbench.scenarios import data, datasets
+
+    before = _global_state()
+    data._CACHE.clear()
+    yield before
+    torch.set_default_dtype(before["dtype"])
+    torch.set_default_device(None)
+    torch.set_grad_enabled(before["grad"])
+    torch.use_deterministic_algorithms(before["deterministic"])
+    torch.set_num_threads(before["threads"])
+    torch.set_float32_matmul_precision(before["matmul"])
+    torch.set_anomaly_enabled(before["anomaly"])
+    os.chdir(before["cwd"])
+    data._CACHE.clear()
+    getattr(data, "_FINGERPRINTS", {}).clear()
+    datasets._CACHE.clear()
+
+
+class TestPluginsThatChangeSharedState:
+    """Each plugin trains, then leaves something every later run of the process shares changed
+    (global torch settings, the working directory, the cached training images). The run after
+    it (naive) must be stored exactly as if it had run alone; the plugin's run fails naming the
+    change; the process is left as it was."""
+
+    @pytest.mark.parametrize("plugin,named", POISONERS, ids=[p for p, _ in POISONERS])
+    def test_the_offending_run_fails_and_the_next_run_is_clean(self, tmp_path, clean_process,
+                                                               plugin, named):
+        from clbench import api
+
+        def run(strategies, results):
+            specs, _ = api.plan(scenarios=["split-digits"], strategies=strategies, seeds=[0],
+                                budget="smoke")
+            api.run(specs, tmp_path / results, device="cpu")
+            return {d["spec"]["strategy"]: d for d in documents(tmp_path / results)}
+
+        if "naive" not in ALONE:  # the reference: naive alone, in a clean process state
+            ALONE["naive"] = run(["naive"], "alone")["naive"]
+        alone = ALONE["naive"]
+        after = run([f"{PLUGINS}:{plugin}", "naive"], "after")
+        offender = after.pop(f"{PLUGINS}:{plugin}")
+        naive = after.pop("naive")
+        assert naive["status"] == "ok", naive["error"]
+        assert naive["accuracy_matrix"] == alone["accuracy_matrix"]
+        assert offender["status"] == "failed"
+        assert named in offender["error"]["message"], offender["error"]
+        assert _global_state() == clean_process
+
+    def test_a_plugin_that_changes_nothing_shared_is_ok(self, tmp_path, clean_process):
+        from clbench import api
+
+        specs, _ = api.plan(scenarios=["split-digits"], strategies=["naive", "joint"],
+                            seeds=[0, 1], budget="smoke")
+        summary = api.run(specs, tmp_path / "r", device="cpu")
+        assert summary.failed == 0 and summary.ran == 4
