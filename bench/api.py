@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -95,7 +96,7 @@ def plan(
 
 def check_run_options(device: str = "auto", group_size: int | None = None,
                       results: str | Path | None = None, dry_run: bool = False,
-                      executor: Executor | None = None):
+                      executor: Executor | None = None, run_timeout: float | None = None):
     """Checks the options a run needs besides its specs, before anything trains (a dry run
     checks them too, writing nothing: it answers whether the real run would start). Returns
     the run's device under the local executor (``executor`` None or local); another executor
@@ -104,6 +105,12 @@ def check_run_options(device: str = "auto", group_size: int | None = None,
 
     if group_size is not None and group_size < 1:
         raise ConfigError(f"group size must be at least 1, got {group_size}")
+    if run_timeout is not None and not (isinstance(run_timeout, int | float)
+                                        and not isinstance(run_timeout, bool)
+                                        and math.isfinite(run_timeout) and run_timeout > 0):
+        raise ConfigError(f"--run-timeout must be a positive number of seconds, got "
+                          f"{run_timeout!r}", hint="e.g. --run-timeout 3600, or leave it out "
+                          "for no limit")
     if executor is None or executor.name == "local":
         resolved = resolve_device(device)
     else:
@@ -125,6 +132,7 @@ def run(
     progress: Progress | None = None,
     executor: str | Executor = "local",
     allow_missing_data: bool = False,
+    run_timeout: float | None = None,
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
@@ -136,12 +144,16 @@ def run(
     ``"ray"`` (a local Ray instance with default options) or an executor from
     :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
     gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
-    each run's lock while its group is in flight."""
+    each run's lock while its group is in flight.
+
+    ``run_timeout`` (seconds) limits each group: one that overruns it is stopped and recorded
+    ``failed`` with error type ``timeout``, and the suite goes on (the local executor then runs
+    each group in a child process; Ray cancels the group's task)."""
     from clbench.executors import Job, make_executor
     from clbench.runner import plan_groups
 
     chosen = make_executor(executor) if isinstance(executor, str) else executor
-    check_run_options(device, group_size, results, executor=chosen)
+    check_run_options(device, group_size, results, executor=chosen, run_timeout=run_timeout)
     store = ResultsStore(results)
     store.remove_stale_temporaries()
     summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
@@ -162,7 +174,8 @@ def run(
             held[tuple(s.hash for s in claimed)] = locks
             yield claimed
 
-    chosen.open(Job(device, None if data_dir is None else str(data_dir), download))
+    chosen.open(Job(device, None if data_dir is None else str(data_dir), download,
+                    None if run_timeout is None else float(run_timeout)))
     try:
         with contextlib.closing(chosen.execute(claimed_groups(), progress)) as finished:
             for group, outcome in finished:
@@ -301,7 +314,7 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
     from clbench import tune as tuning
 
     check_run_options(run_options.get("device", "auto"), run_options.get("group_size"),
-                      results)
+                      results, run_timeout=run_options.get("run_timeout"))
     result = tuning.tune(scenario, strategy, space, sampler=sampler, trials=trials, seeds=seeds,
                          budget=budget, validation=validation, metric=metric,
                          search_seed=search_seed, run=run, results=results, **run_options)

@@ -116,6 +116,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_executor_args(p)
 
 
+def _add_timeout_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-timeout", type=float, metavar="SECONDS",
+                   help="stop a group that runs longer and record it failed (timeout); the "
+                   "suite goes on (default: no limit; see README: Time limits)")
+
+
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     ex = p.add_argument_group("executor (see README: More than one machine)")
     ex.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -146,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_run_args(sub.add_parser("run", help="run a suite or a scenario x strategy grid"))
+    run = sub.add_parser("run", help="run a suite or a scenario x strategy grid")
+    _add_run_args(run)
+    _add_timeout_arg(run)
     tun = sub.add_parser("tune", help="search a strategy's parameters on the validation split")
     tun.add_argument("--scenario", required=True, metavar="NAME[:k=v,...]")
     tun.add_argument("--strategy", required=True, metavar="NAME[:k=v,...]",
@@ -172,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     tun.add_argument("--markdown", metavar="FILE", help="write the search report (- stdout)")
     tun.add_argument("--json", metavar="FILE", help="write the search as JSON (- stdout)")
     _add_executor_args(tun)
+    _add_timeout_arg(tun)
     rep = sub.add_parser("report", help="render the results store")
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     rep.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
@@ -239,7 +248,7 @@ def cmd_run(args) -> int:
         err.print(f"note: {note}")
     executor = _executor(args)
     api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
-                          executor=executor)
+                          executor=executor, run_timeout=args.run_timeout)
     if args.dry_run:
         for spec in specs:
             print(f"{spec.hash}  {spec.label()}")
@@ -249,7 +258,8 @@ def cmd_run(args) -> int:
     with ProgressBar(len(specs)) as bar:
         summary = api.run(specs, args.results, args.device, args.data_dir,
                           False if args.no_download else None, args.rerun, args.group_size, bar,
-                          executor, allow_missing_data=args.allow_missing_data)
+                          executor, allow_missing_data=args.allow_missing_data,
+                          run_timeout=args.run_timeout)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:
@@ -275,7 +285,7 @@ def cmd_tune(args) -> int:
         search_seed=args.search_seed, results=args.results,
         outputs=outputs or {"markdown": "-"}, device=args.device, data_dir=args.data_dir,
         download=False if args.no_download else None, group_size=args.group_size,
-        executor=_executor(args))
+        executor=_executor(args), run_timeout=args.run_timeout)
     for name, path in (outputs or {"markdown": "-"}).items():
         if path == "-":
             print(rendered[name], end="")
@@ -346,6 +356,33 @@ def cmd_gate(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: ``argv`` (default ``sys.argv[1:]``) -> exit status. Run as the
+    program (``argv`` None), it never waits for threads a plugin left running."""
+    code = _main(argv)
+    if argv is None:
+        _exit_despite_threads(code)
+    return code
+
+
+def _exit_despite_threads(code: int) -> None:
+    """Python waits at exit for every non-daemon thread: one that a strategy started and never
+    stopped would keep the finished command alive forever. Name them, then exit at once (the
+    results are written and the summary printed)."""
+    import threading
+
+    left = [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    err.print(f"warning: {len(left)} thread(s) left running by a strategy: "
+              f"{', '.join(repr(t.name) for t in left)}; exiting without waiting for them",
+              markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
                "compare": cmd_compare, "gate": cmd_gate}[args.command]

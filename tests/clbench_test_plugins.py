@@ -208,3 +208,29 @@ SetsMatmulPrecision = _changes_after_training(
     lambda: _torch().set_float32_matmul_precision("medium"))
 EnablesAnomalyDetection = _changes_after_training(lambda: _torch().set_anomaly_enabled(True))
 ChangesDirectory = _changes_after_training(lambda: __import__("os").chdir("/"))
+
+
+# --- plugins that hang (tests/test_faults_runtime.py) ------------------------------------------
+
+
+class SleepsForever(Naive):
+    """``train`` never returns."""
+
+    def train(self, experience: Experience) -> None:
+        import time
+
+        while True:
+            time.sleep(3600)
+
+
+class LeavesAThread(Naive):
+    """Trains, and leaves a non-daemon thread running that never ends."""
+
+    def train(self, experience: Experience) -> None:
+        import threading
+        import time
+
+        super().train(experience)
+        if experience.task.index == 0:
+            threading.Thread(target=lambda: time.sleep(10**6), name="plugin-forever",
+                             daemon=False).start()

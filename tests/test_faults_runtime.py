@@ -186,3 +186,47 @@ class TestPluginsThatChangeSharedState:
                             seeds=[0, 1], budget="smoke")
         summary = api.run(specs, tmp_path / "r", device="cpu")
         assert summary.failed == 0 and summary.ran == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Hangs: a per-group time limit, and threads a plugin leaves running
+
+
+def test_a_strategy_that_never_returns_fails_on_run_timeout_and_the_suite_goes_on(tmp_path):
+    results = tmp_path / "r"
+    proc = clbench("run", "--scenario", "split-digits", "--strategy",
+                   f"{PLUGINS}:SleepsForever", "--strategy", "naive", "--budget", "smoke",
+                   "--device", "cpu", "--results", str(results), "--run-timeout", "5",
+                   timeout=240)
+    assert proc.returncode == 1, proc.stderr  # a run failed
+    assert "Traceback" not in proc.stderr
+    docs = by_strategy(results)
+    hung = docs[f"{PLUGINS}:SleepsForever"]
+    assert hung["status"] == "failed"
+    assert hung["error"]["type"] == "timeout"
+    assert "--run-timeout 5 s" in hung["error"]["message"]
+    assert docs["naive"]["status"] == "ok"
+    assert ALONE.get("naive") is None or \
+        docs["naive"]["accuracy_matrix"] == ALONE["naive"]["accuracy_matrix"]
+
+
+def test_a_thread_left_running_does_not_keep_the_command_alive(tmp_path):
+    results = tmp_path / "r"
+    proc = clbench("run", "--scenario", "split-digits", "--strategy",
+                   f"{PLUGINS}:LeavesAThread", "--budget", "smoke", "--device", "cpu",
+                   "--results", str(results), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 planned: 1 ran" in proc.stderr  # the summary came first
+    assert "'plugin-forever'" in proc.stderr and "left running" in proc.stderr
+    assert [d["status"] for d in documents(results)] == ["ok"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "5", True])
+def test_run_timeout_must_be_a_positive_number(tmp_path, bad):
+    from clbench import api
+    from clbench.errors import ConfigError
+
+    specs, _ = api.plan(scenarios=["split-digits"], strategies=["naive"], budget="smoke")
+    with pytest.raises(ConfigError, match="--run-timeout must be a positive number"):
+        api.run(specs, tmp_path / "r", device="cpu", run_timeout=bad)
+    assert not (tmp_path / "r").exists() or not documents(tmp_path / "r")
