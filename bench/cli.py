@@ -295,7 +295,11 @@ def cmd_tune(args) -> int:
     if best is None:
         err.print("no trial has a score (every trial failed or diverged)", markup=False)
         return 1
-    err.print(f"best of {len(result.trials)} trial(s): {best.resolved()} "
+    scored = sum(t.score is not None for t in result.trials)
+    unscored = len(result.trials) - scored
+    err.print(f"best of {scored} scored trial(s)"
+              + (f" ({unscored} without a score)" if unscored else "")
+              + f": {best.resolved()} "
               f"(validation {args.metric} {best.score:.4f}); runs in {args.results}",
               markup=False)
     return 0

@@ -234,3 +234,14 @@ class LeavesAThread(Naive):
         if experience.task.index == 0:
             threading.Thread(target=lambda: time.sleep(10**6), name="plugin-forever",
                              daemon=False).start()
+
+
+class SlowNaive(Naive):
+    """Naive that first waits 3 s (two searches on one store then overlap for sure)."""
+
+    def train(self, experience: Experience) -> None:
+        import time
+
+        if experience.task.index == 0:
+            time.sleep(3)
+        super().train(experience)

@@ -230,3 +230,80 @@ def test_run_timeout_must_be_a_positive_number(tmp_path, bad):
     with pytest.raises(ConfigError, match="--run-timeout must be a positive number"):
         api.run(specs, tmp_path / "r", device="cpu", run_timeout=bad)
     assert not (tmp_path / "r").exists() or not documents(tmp_path / "r")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Two searches on one store
+
+
+def _tune_process(results: Path, out: Path) -> subprocess.Popen:
+    environ = {**os.environ, "CLBENCH_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(TESTS),
+                                                           os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "clbench.cli", "tune", "--scenario", "split-digits",
+         "--strategy", f"{PLUGINS}:SlowNaive", "--space", "lr=0.001,0.01,0.1",
+         "--budget", "smoke", "--device", "cpu", "--results", str(results),
+         "--json", str(out)], cwd=REPO, env=environ, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_searches_on_one_store_score_every_trial_and_agree(tmp_path):
+    """Each search leaves the trials the other holds, then waits for them: both score all three
+    trials, from the same stored runs, and name the same best."""
+    results = tmp_path / "r"
+    procs = [_tune_process(results, tmp_path / f"search{i}.json") for i in (0, 1)]
+    errs = []
+    try:
+        for proc in procs:
+            errs.append(proc.communicate(timeout=300)[1])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert [p.returncode for p in procs] == [0, 0], errs
+    searches = [json.loads((tmp_path / f"search{i}.json").read_text()) for i in (0, 1)]
+    for search, err in zip(searches, errs, strict=True):
+        assert [t["status"] for t in search["trials"]] == ["ok"] * 3, search["trials"]
+        assert all(t["score"] is not None for t in search["trials"])
+        assert "best of 3 scored trial(s):" in " ".join(err.split())
+    assert searches[0]["best"] == searches[1]["best"]
+    assert [t["scores"] for t in searches[0]["trials"]] == \
+        [t["scores"] for t in searches[1]["trials"]]
+    assert len(documents(results)) == 3  # each trial ran once, in one of the two processes
+
+
+def test_a_search_waits_for_a_trial_held_elsewhere_then_names_the_best(tmp_path, monkeypatch):
+    """A trial run whose lock another process holds past the wait: an error naming it, never a
+    best named without it."""
+    from filelock import FileLock
+
+    from clbench import api, tune
+    from clbench.errors import ResultsError
+    from clbench.results import ResultsStore
+    from clbench.spec import make_specs
+
+    monkeypatch.setattr(tune, "ELSEWHERE_TIMEOUT_S", 1.0)
+    results = tmp_path / "r"
+    held = make_specs("split-digits", ("naive", {"lr": 0.1}), [0], "smoke", 0.1)[0]
+    ResultsStore(results).check_writable()
+    script = ("import sys, time; from filelock import FileLock; "
+              "l = FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); "
+              "time.sleep(60)")
+    other = subprocess.Popen([sys.executable, "-c", script,
+                              str(results / f".{held.hash}.lock")], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(ResultsError, match="1 trial run.s. still running in another "
+                           "process after 1 s: naive on split-digits"):
+            api.tune("split-digits", "naive", ["lr=0.01,0.1"], budget="smoke",
+                     results=results, device="cpu")
+    finally:
+        other.kill()
+        other.wait()
+    assert FileLock(str(results / f".{held.hash}.lock")).acquire(timeout=5)
+    result, _ = api.tune("split-digits", "naive", ["lr=0.01,0.1"], budget="smoke",
+                         results=results, device="cpu")  # the holder is gone: it runs here
+    assert [t.status for t in result.trials] == ["ok", "ok"] and result.best is not None
