@@ -206,8 +206,6 @@ def test_a_strategy_that_never_returns_fails_on_run_timeout_and_the_suite_goes_o
     assert hung["error"]["type"] == "timeout"
     assert "--run-timeout 5 s" in hung["error"]["message"]
     assert docs["naive"]["status"] == "ok"
-    assert ALONE.get("naive") is None or \
-        docs["naive"]["accuracy_matrix"] == ALONE["naive"]["accuracy_matrix"]
 
 
 def test_a_thread_left_running_does_not_keep_the_command_alive(tmp_path):
