@@ -48,9 +48,9 @@ def by_strategy(results: Path) -> dict[str, dict]:
 
 def test_wall_time_does_not_depend_on_the_position_in_the_suite(tmp_path):
     """naive first and naive second in a fresh process record the same wall time, within 2x
-    (plus 0.25 s of slack for a loaded machine: the unwarmed first group paid the process's
-    one-time costs, about 2-4 s on 2 cores against 0.05 s of training at this budget); the
-    one-time set-up is recorded in the identity instead, once per process."""
+    plus 1 s of slack for a loaded machine (the unwarmed first group paid the process's
+    one-time costs, 2-7 s on a loaded 2-core machine, against 0.05 s of training at this
+    budget); the one-time set-up is recorded in the identity instead, once per process."""
     walls, warmups = {}, {}
     for order in (("naive", "joint"), ("joint", "naive")):
         results = tmp_path / "-".join(order)
@@ -64,9 +64,9 @@ def test_wall_time_does_not_depend_on_the_position_in_the_suite(tmp_path):
         warmups[order] = {d["identity"].get("warmup_s") for d in docs.values()}
     for strategy in ("naive", "joint"):
         first, second = walls[strategy, 0], walls[strategy, 1]
-        assert first <= 2 * second + 0.25, (
+        assert first <= 2 * second + 1.0, (
             f"{strategy} recorded {first:.3f} s when it ran first and {second:.3f} s second")
-        assert second <= 2 * first + 0.25, (strategy, first, second)
+        assert second <= 2 * first + 1.0, (strategy, first, second)
     for warmup in warmups.values():  # one process, one warm-up
         assert len(warmup) == 1 and warmup.pop() > 0
 
