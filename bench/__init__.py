@@ -23,5 +23,5 @@ Importing clbench runs nothing: registries load their modules on first use.
 CORE = ("budget", "errors", "experience", "identity", "metrics", "migrations", "models", "params",
         "records", "registry", "results", "schema", "seeding", "spec", "versions")
 # Ties the components together; may import the core and every component.
-APPLICATION = ("runner", "executors", "orchestrate", "suite", "reference", "reproducibility",
-               "searches", "tune", "api", "cli")
+APPLICATION = ("isolation", "warmup", "runner", "executors", "orchestrate", "suite",
+               "reference", "reproducibility", "searches", "tune", "api", "cli")

@@ -83,7 +83,7 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
     from clbench import tune as tuning
 
     check_run_options(run_options.get("device", "auto"), run_options.get("group_size"),
-                      results)
+                      results, run_timeout=run_options.get("run_timeout"))
     result = tuning.tune(scenario, strategy, space, sampler=sampler, trials=trials, seeds=seeds,
                          budget=budget, validation=validation, metric=metric,
                          search_seed=search_seed, tasks=tasks, run=run, results=results,

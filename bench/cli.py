@@ -123,6 +123,12 @@ def _help(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def _add_timeout_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-timeout", type=float, metavar="SECONDS",
+                   help="stop a group that runs longer and record it failed (timeout); the "
+                   "suite goes on (default: no limit; see README: Time limits)")
+
+
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     """--executor and every registered executor's own options (clbench.executors.Option)."""
     ex = p.add_argument_group("executor (see README: More than one machine)")
@@ -200,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_run_args(sub.add_parser("run", help="run a suite or a scenario x strategy grid"))
+    run = sub.add_parser("run", help="run a suite or a scenario x strategy grid")
+    _add_run_args(run)
+    _add_timeout_arg(run)
     tun = sub.add_parser("tune", help="search a strategy's parameters on the validation split")
     tun.add_argument("--scenario", required=True, metavar="NAME[:k=v,...]")
     tun.add_argument("--strategy", required=True, metavar="NAME[:k=v,...]",
@@ -229,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     tun.add_argument("--markdown", metavar="FILE", help="write the search report (- stdout)")
     tun.add_argument("--json", metavar="FILE", help="write the search as JSON (- stdout)")
     _add_executor_args(tun)
+    _add_timeout_arg(tun)
     rep = sub.add_parser("report", help="render the results store")
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
@@ -291,7 +300,7 @@ def cmd_run(args) -> int:
         err.print(f"note: {note}")
     executor = _executor(args)
     api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
-                          executor=executor)
+                          executor=executor, run_timeout=args.run_timeout)
     if args.dry_run:
         for spec in specs:
             print(f"{spec.hash}  {spec.label()}")
@@ -301,7 +310,8 @@ def cmd_run(args) -> int:
     with ProgressBar(len(specs)) as bar:
         summary = api.run(specs, args.results, args.device, args.data_dir,
                           False if args.no_download else None, args.rerun, args.group_size, bar,
-                          executor, allow_missing_data=args.allow_missing_data)
+                          executor, allow_missing_data=args.allow_missing_data,
+                          run_timeout=args.run_timeout)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:
@@ -327,7 +337,7 @@ def cmd_tune(args) -> int:
         search_seed=args.search_seed, tasks=args.tasks, results=args.results,
         outputs=outputs or {"markdown": "-"}, device=args.device, data_dir=args.data_dir,
         download=False if args.no_download else None, group_size=args.group_size,
-        executor=_executor(args))
+        executor=_executor(args), run_timeout=args.run_timeout)
     for name, path in (outputs or {"markdown": "-"}).items():
         if path == "-":
             print(rendered[name], end="")
@@ -337,7 +347,11 @@ def cmd_tune(args) -> int:
     if best is None:
         err.print("no trial has a score (every trial failed or diverged)", markup=False)
         return 1
-    err.print(f"best of {len(result.trials)} trial(s): {best.resolved()} "
+    scored = sum(t.score is not None for t in result.trials)
+    unscored = len(result.trials) - scored
+    err.print(f"best of {scored} scored trial(s)"
+              + (f" ({unscored} without a score)" if unscored else "")
+              + f": {best.resolved()} "
               f"(validation {args.metric} {best.score:.4f}); runs in {args.results}",
               markup=False)
     return 0
@@ -396,6 +410,33 @@ def cmd_gate(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: ``argv`` (default ``sys.argv[1:]``) -> exit status. Run as the
+    program (``argv`` None), it never waits for threads a plugin left running."""
+    code = _main(argv)
+    if argv is None:
+        _exit_despite_threads(code)
+    return code
+
+
+def _exit_despite_threads(code: int) -> None:
+    """Python waits at exit for every non-daemon thread: one that a strategy started and never
+    stopped would keep the finished command alive forever. Name them, then exit at once (the
+    results are written and the summary printed)."""
+    import threading
+
+    left = [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    err.print(f"warning: {len(left)} thread(s) left running by a strategy: "
+              f"{', '.join(repr(t.name) for t in left)}; exiting without waiting for them",
+              markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         # the parser reads its choices from the registries: a broken plugin is named here
         args = build_parser().parse_args(argv)

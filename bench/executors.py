@@ -28,6 +28,7 @@ import os
 import platform
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -54,6 +55,7 @@ class Job:
     device: str = "auto"
     data_dir: str | None = None
     download: bool | None = None
+    run_timeout: float | None = None  # seconds a group may take; None: no limit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,13 +101,18 @@ EXECUTORS: Registry = Registry(
 @EXECUTORS.register("local")
 class LocalExecutor:
     """Each group in this process, one after another (the next group is pulled, and its locks
-    taken, only after the previous one was handed back)."""
+    taken, only after the previous one was handed back). With a run timeout (``Job.run_timeout``)
+    each group runs in a child process instead (:class:`_GroupProcess`, started with ``spawn``
+    and kept for the next group), which is killed when the group overruns: the group is recorded
+    ``failed`` with error type ``timeout`` and the suite goes on in a fresh child."""
 
     description = "groups one after another in this process (the default)"
     options: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(self) -> None:
         self.ctx = None
+        self.job = None
+        self.child: _GroupProcess | None = None
 
     def check_device(self, device: str) -> torch.device:
         from clbench.runner import resolve_device
@@ -119,10 +126,14 @@ class LocalExecutor:
         self.ctx = RunContext(resolve_device(job.device),
                               DataConfig.from_options(job.data_dir, job.download),
                               executor=self.name)  # a subclass's own name (a plugin's)
+        self.job = job
 
     def execute(self, groups, progress=None):
         from clbench.runner import execute_group
 
+        if self.job.run_timeout is not None:
+            yield from self._execute_in_child(groups, progress)
+            return
         for group in groups:
             try:
                 results = execute_group(group, self.ctx, progress)
@@ -131,8 +142,163 @@ class LocalExecutor:
                 continue
             yield group, results
 
+    def _execute_in_child(self, groups, progress):
+        for group in groups:
+            if self.child is None:
+                self.child = _GroupProcess(self.job, self.name)
+            try:
+                reply = self.child.run(group, self.job.run_timeout)
+            except _ChildLost as exc:
+                self.child.stop()
+                self.child = None
+                outcome = _failed_group(group, exc.error, self.ctx.device, self.name)
+            else:
+                outcome = _from_reply(reply)
+            if progress and not isinstance(outcome, DataError):
+                progress.group_done(group, outcome)
+            yield group, outcome
+
     def close(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
         self.ctx = None
+
+
+class _ChildLost(Exception):
+    """The group's child process overran the run timeout or died: ``error`` says which."""
+
+    def __init__(self, error: RunError):
+        super().__init__(error.message)
+        self.error = error
+
+
+class _GroupProcess:
+    """A child process (``spawn``: nothing of this process's state is inherited) that trains
+    the groups it is sent, one at a time, with :func:`clbench.runner.execute_group`, and answers
+    as a Ray task does (:func:`_group_reply`). Ctrl-C reaches this process only: the child
+    ignores SIGINT and is killed when the executor closes."""
+
+    # Not counted in a group's time: importing torch, and the process's one-time set-up for a
+    # scenario (clbench.warmup: decoding, even downloading, its data; first kernels).
+    BOOT_TIMEOUT_S = 300.0
+    WARMUP_TIMEOUT_S = 1800.0
+
+    def __init__(self, job: Job, executor: str = "local"):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=_group_process_main,
+                                       args=(child_end, {**dataclasses.asdict(job),
+                                                         "executor": executor}),
+                                       name="clbench-group", daemon=True)
+        self.process.start()
+        child_end.close()
+        self.ready = False
+
+    def run(self, group: list[RunSpec], timeout: float) -> dict[str, Any]:
+        """The child's reply for ``group``; _ChildLost when it overruns ``timeout`` seconds
+        (counted from when the child starts on the group) or dies."""
+        try:
+            if not self.ready:
+                if not self.conn.poll(self.BOOT_TIMEOUT_S):
+                    raise _ChildLost(RunError(
+                        type="WorkerDied", message="the group's process did not start within "
+                        f"{self.BOOT_TIMEOUT_S:g} s", traceback=""))
+                self.conn.recv()  # "ready"
+                self.ready = True
+            self.conn.send([s.to_json() for s in group])
+            if not self.conn.poll(self.WARMUP_TIMEOUT_S):
+                raise _ChildLost(RunError(
+                    type="timeout", message="the process's set-up for the group (its data, "
+                    f"first kernels) did not finish within {self.WARMUP_TIMEOUT_S:g} s: its "
+                    "process was killed", traceback=""))
+            first = self.conn.recv()
+            if first != "started":  # bad input found while setting up: the reply
+                return first
+            if not self.conn.poll(timeout):
+                raise _ChildLost(RunError(
+                    type="timeout", message=f"the group did not finish within --run-timeout "
+                    f"{timeout:g} s: its process was killed", traceback=""))
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(timeout=5)
+            raise _ChildLost(RunError(
+                type="WorkerDied", message=f"the group's process died (exit code "
+                f"{self.process.exitcode})", traceback="")) from None
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=30)
+        self.conn.close()
+
+
+def _group_process_main(conn, job: dict[str, Any]) -> None:
+    """The body of a :class:`_GroupProcess`."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
+    from clbench.runner import RunContext, resolve_device
+    from clbench.scenarios.data import DataConfig
+
+    ctx = RunContext(resolve_device(job["device"]),
+                     DataConfig.from_options(job["data_dir"], job["download"]),
+                     executor=job.get("executor", "local"))
+    conn.send("ready")
+    while True:
+        try:
+            spec_docs = conn.recv()
+        except EOFError:  # the parent closed: done
+            return
+        conn.send(_group_reply(spec_docs, ctx, lambda: conn.send("started")))
+
+
+def _group_reply(spec_docs: list[dict[str, Any]], ctx, started) -> dict[str, Any]:
+    """One group run by :func:`clbench.runner.execute_group` as plain JSON: ``{"results":
+    [document, ...]}`` or, for bad input, ``{"error": class name, "message": ..., "hint":
+    ...}``. ``started()`` is called once the process's set-up is done, as the group starts."""
+    from clbench.runner import execute_group
+    from clbench.warmup import warm_up
+
+    try:
+        specs = [RunSpec.from_json(doc) for doc in spec_docs]
+        warm_up(specs[0], len(specs), ctx.device, ctx.data)
+        started()
+        results = execute_group(specs, ctx)
+    except ClbenchError as exc:
+        return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+    return {"results": [result.to_json() for result in results]}
+
+
+def _from_reply(reply: dict[str, Any]) -> Outcome:
+    """The outcome of a group from a child's or a Ray task's reply: its validated results, or
+    the DataError that kept it from running (other bad input is raised: it concerns the whole
+    run)."""
+    if "error" in reply:
+        kind = DataError if reply["error"] == "DataError" else ConfigError
+        exc = kind(reply["message"], hint=reply.get("hint"))
+        if kind is DataError:
+            return exc
+        raise exc  # bad input the driver could not see (a plugin missing on the node)
+    results = []
+    for doc in reply["results"]:
+        try:
+            results.append(parse(doc))
+        except ResultsError as exc:
+            raise ResultsError(f"a worker returned an invalid result: {exc.message}",
+                               hint="the workers run another clbench than the driver? "
+                               "install the same version on every node") from None
+    return results
+
+
+def _failed_group(group: list[RunSpec], error: RunError, device, executor: str
+                  ) -> list[RunResult]:
+    """``failed`` results of a group that never reported (timed out, or its process died)."""
+    from clbench.runner import lost_group_results
+
+    return lost_group_results(group, error, run_identity(device, executor))
 
 
 def make_executor(name: str = "local", **options: Any) -> Executor:
@@ -292,6 +458,8 @@ class RayExecutor:
                                               "git": git_state(os.getcwd())}
         window = 2 * self.concurrency  # queued beyond the running ones: no idle gap between
         in_flight: dict[Any, list[RunSpec]] = {}
+        started: dict[Any, float] = {}  # when each group's clock of --run-timeout started
+        limit = self.job.run_timeout
         pending = iter(groups)
         more = True
         try:
@@ -305,9 +473,29 @@ class RayExecutor:
                                           sys.argv[1:])] = group
                 if not in_flight:
                     return
-                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-                group = in_flight.pop(ref)
-                outcome = self._outcome(ref, group)
+                timeout = None
+                if limit is not None:
+                    # The oldest groups that fit at once are taken to be running (Ray starts
+                    # tasks in submission order as resources free up): their clocks run.
+                    now = time.monotonic()
+                    for ref in list(in_flight)[:self.concurrency]:
+                        started.setdefault(ref, now)
+                    timeout = max(0.0, min(started[r] + limit for r in started) - now)
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=timeout)
+                if ready:
+                    (ref,) = ready
+                    group = in_flight.pop(ref)
+                    started.pop(ref, None)
+                    outcome = self._outcome(ref, group)
+                else:  # the oldest running group overran --run-timeout: stop it
+                    ref = min(started, key=started.get)
+                    group = in_flight.pop(ref)
+                    started.pop(ref)
+                    ray.cancel(ref, force=True)
+                    outcome = self._lost(group, RunError(
+                        type="timeout", message=f"the group did not finish within "
+                        f"--run-timeout {limit:g} s: its Ray task was cancelled (force=True)",
+                        traceback=""))
                 if progress and not isinstance(outcome, DataError):
                     progress.group_done(group, outcome)
                 yield group, outcome
@@ -327,32 +515,21 @@ class RayExecutor:
             reply = ray.get(ref)
         except ray.exceptions.RayError as exc:  # the worker or node died, retries spent
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            error = RunError(
+            return self._lost(group, RunError(
                 type=type(exc).__name__,
                 message=f"the Ray task of this group died (tried {self.max_retries + 1} "
                         f"time(s)): {first}",
-                traceback=str(exc)[-4000:])
-            from clbench.runner import lost_group_results
+                traceback=str(exc)[-4000:]))
+        return _from_reply(reply)
 
-            identity = dataclasses.replace(
-                run_identity(_cpu(), "ray"), cpu=None, cpu_count=None, torch_threads=None,
-                device=None, device_name=None, host=None)
-            return lost_group_results(group, error, identity)
-        if "error" in reply:
-            kind = DataError if reply["error"] == "DataError" else ConfigError
-            exc = kind(reply["message"], hint=reply.get("hint"))
-            if kind is DataError:
-                return exc
-            raise exc  # bad input the driver could not see (a plugin missing on the node)
-        results = []
-        for doc in reply["results"]:
-            try:
-                results.append(parse(doc))
-            except ResultsError as exc:
-                raise ResultsError(f"a Ray worker returned an invalid result: {exc.message}",
-                                   hint="the workers run another clbench than the driver? "
-                                   "install the same version on every node") from None
-        return results
+    def _lost(self, group: list[RunSpec], error: RunError) -> list[RunResult]:
+        """``failed`` results of a group whose task never reported: where it ran is unknown."""
+        from clbench.runner import lost_group_results
+
+        identity = dataclasses.replace(
+            run_identity(_cpu(), "ray"), cpu=None, cpu_count=None, torch_threads=None,
+            device=None, device_name=None, host=None)
+        return lost_group_results(group, error, identity)
 
     def close(self) -> None:
         if self.started and self.ray is not None:

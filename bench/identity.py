@@ -64,7 +64,8 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
-def run_identity(device: torch.device, executor: str = "local") -> RunIdentity:
+def run_identity(device: torch.device, executor: str = "local",
+                 warmup_s: float | None = None) -> RunIdentity:
     import torch
 
     git = git_state(os.getcwd())
@@ -83,4 +84,5 @@ def run_identity(device: torch.device, executor: str = "local") -> RunIdentity:
         argv=tuple(sys.argv[1:]),
         host=platform.node() or None,
         executor=executor,
+        warmup_s=warmup_s,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +54,7 @@ class RunSummary:
 
 def check_run_options(device: str = "auto", group_size: int | None = None,
                       results: str | Path | None = None, dry_run: bool = False,
-                      executor: Executor | None = None):
+                      executor: Executor | None = None, run_timeout: float | None = None):
     """Checks the options a run needs besides its specs, before anything trains (a dry run
     checks them too, writing nothing: it answers whether the real run would start). Returns
     what ``executor`` (default: local) makes of ``device``: the torch device this process
@@ -62,6 +63,12 @@ def check_run_options(device: str = "auto", group_size: int | None = None,
 
     if group_size is not None and group_size < 1:
         raise ConfigError(f"group size must be at least 1, got {group_size}")
+    if run_timeout is not None and not (isinstance(run_timeout, int | float)
+                                        and not isinstance(run_timeout, bool)
+                                        and math.isfinite(run_timeout) and run_timeout > 0):
+        raise ConfigError(f"--run-timeout must be a positive number of seconds, got "
+                          f"{run_timeout!r}", hint="e.g. --run-timeout 3600, or leave it out "
+                          "for no limit")
     resolved = (executor or make_executor()).check_device(device)
     if results is not None:  # last: the real check creates the directory
         ResultsStore(results).check_writable(create=not dry_run)
@@ -79,6 +86,7 @@ def run(
     progress: Progress | None = None,
     executor: str | Executor = "local",
     allow_missing_data: bool = False,
+    run_timeout: float | None = None,
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
@@ -91,12 +99,16 @@ def run(
     executor from
     :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
     gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
-    each run's lock while its group is in flight."""
+    each run's lock while its group is in flight.
+
+    ``run_timeout`` (seconds) limits each group: one that overruns it is stopped and recorded
+    ``failed`` with error type ``timeout``, and the suite goes on (the local executor then runs
+    each group in a child process; Ray cancels the group's task)."""
     from clbench.executors import Job, make_executor
     from clbench.runner import plan_groups
 
     chosen = make_executor(executor) if isinstance(executor, str) else executor
-    check_run_options(device, group_size, results, executor=chosen)
+    check_run_options(device, group_size, results, executor=chosen, run_timeout=run_timeout)
     store = ResultsStore(results)
     store.remove_stale_temporaries()
     summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
@@ -117,7 +129,8 @@ def run(
             held[tuple(s.hash for s in claimed)] = locks
             yield claimed
 
-    chosen.open(Job(device, None if data_dir is None else str(data_dir), download))
+    chosen.open(Job(device, None if data_dir is None else str(data_dir), download,
+                    None if run_timeout is None else float(run_timeout)))
     try:
         with contextlib.closing(chosen.execute(claimed_groups(), progress)) as finished:
             for group, outcome in finished:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
+from clbench import isolation
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
@@ -27,7 +28,7 @@ from clbench.identity import run_identity
 from clbench.models import ModelFactory, member_count, parameter_count
 from clbench.params import resolve
 from clbench.registry import STRATEGIES
-from clbench.scenarios.data import DataConfig
+from clbench.scenarios.data import DataConfig, changed_datasets
 from clbench.schema import (
     GroupRecord,
     PeakMemory,
@@ -40,6 +41,7 @@ from clbench.schema import (
 )
 from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
+from clbench.warmup import warm_up
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 
@@ -356,17 +358,39 @@ def lost_group_results(specs: list[RunSpec], error: RunError,
     return assemble_results(specs, m, identity)
 
 
+def _fail_for_changes(m: GroupMeasurement, changed: list[str]) -> None:
+    """The group changed what later runs share: it fails, naming each change (kept after its
+    own error, if it had one); the runner has put everything back."""
+    what = "; ".join(changed)
+    note = f"the strategy changed state that every later run shares (restored): {what}"
+    if m.error is None:
+        m.error = RunError(type="SharedStateChanged", message=note, traceback="\n".join(changed))
+    else:
+        m.error = dataclasses.replace(m.error, message=f"{m.error.message}; {note}")
+
+
 def execute_group(specs: list[RunSpec], ctx: RunContext,
                   progress: Progress | None = None) -> list[RunResult]:
     """Run one group; returns one RunResult per member (not yet stored).
 
     Bad input (unknown names, missing data) raises ClbenchError before anything is measured; an
-    exception from the strategy is recorded as status ``failed`` for every member."""
+    exception from the strategy is recorded as status ``failed`` for every member. The
+    process's one-time costs are paid first, outside the group's timer (:mod:`clbench.warmup`)."""
+    warmup_s = warm_up(specs[0], len(specs), ctx.device, ctx.data)
     measurement = start_group(specs, ctx.device)
     if progress:
         progress.group_started(specs, measurement.info.n_tasks)
-    measure_group(specs, ctx, measurement, progress)
-    results = assemble_results(specs, measurement, run_identity(ctx.device, ctx.executor))
+    settings = isolation.snapshot()
+    try:
+        measure_group(specs, ctx, measurement, progress)
+    finally:  # every group starts from clean global state and clean cached data
+        changed = isolation.restore(settings) + [
+            f"the cached data of {name} (changed in place; reloaded for the next run)"
+            for name in changed_datasets()]
+    if changed:
+        _fail_for_changes(measurement, changed)
+    results = assemble_results(specs, measurement,
+                               run_identity(ctx.device, ctx.executor, warmup_s))
     if progress:
         progress.group_done(specs, results)
     return results

@@ -176,6 +176,8 @@ class RunIdentity(Stored):
     # recorded"): where it ran, the machine's host name and the executor (local, ray).
     host: str | None = key(Text(non_empty=True), optional=True)
     executor: str | None = key(Text(non_empty=True), optional=True)
+    # The process's one-time set-up (clbench.warmup) before this group, kept out of its times.
+    warmup_s: float | None = key(Seconds(), optional=True)
 
 
 _CLASS_IDS = ListOf(Int(), what="a list of class ids")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from clbench.errors import ConfigError
+from clbench.errors import ConfigError, ResultsError
 from clbench.metrics import METRIC_BY_KEY, matrix_metric
 from clbench.params import field_types, parse_named
 from clbench.registry import STRATEGIES
@@ -28,6 +28,9 @@ from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
 
 SAMPLERS = ("grid", "random", "tpe")
 DEFAULT_VALIDATION = 0.1
+# Longest wait for trial runs another process holds (a search on the same store): their locks
+# are released when that process ends, however it ends, so only a hung run waits this long.
+ELSEWHERE_TIMEOUT_S = 6 * 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,14 +279,25 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
                        tasks)[0].tasks
     outcome = TuneResult(scenario, st_name, budget, seed_list, validation, metric, sampler,
                          dims, [], tasks)
+    pending: list[Trial] = []  # trials with runs another process was running
+
+    def settle(specs: list[RunSpec]) -> None:
+        _await_elsewhere(store, specs)
+        run(specs, results=results, **run_options)  # what nobody stored: that process died
 
     def evaluate(number: int, values: dict[str, Any]) -> Trial:
         specs = make_specs(scenario, (st_name, {**fixed, **values}), seed_list, budget,
                            validation, tasks)
-        run(specs, results=results, **run_options)
+        summary = run(specs, results=results, **run_options)
+        # runs another process held (a search on the same store): left to it, awaited below
+        elsewhere = getattr(summary, "elsewhere", 0) > 0
+        if elsewhere and sampler == "tpe":  # the next proposal needs this score now
+            settle(specs)
         scores, status = _score(store, specs, metric)
         trial = Trial(number, values, specs, scores, status)
         outcome.trials.append(trial)
+        if elsewhere and sampler != "tpe":
+            pending.append(trial)
         return trial
 
     if sampler == "grid":
@@ -298,7 +312,39 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
             evaluate(number, {d.name: d.sample(rng) for d in dims})
     else:
         _tpe(dims, trials, search_seed, evaluate, METRIC_BY_KEY[metric].higher_is_better)
+    # Trials another search on this store was running when this one reached them (api.run
+    # leaves a run whose lock is held): wait for them, so that the best is named from every
+    # trial, never from those this process happened to run.
+    missing = [s for t in pending for s in t.specs if not store.path(s.hash).is_file()]
+    if missing:
+        settle(missing)
+    for trial in pending:  # scored again: stored by the other process after their turn
+        trial.scores, trial.status = _score(store, trial.specs, metric)
     return outcome
+
+
+def _await_elsewhere(store: ResultsStore, specs: list[RunSpec]) -> None:
+    """Waits until no other process holds the lock of any of ``specs`` that is not stored
+    (up to ``ELSEWHERE_TIMEOUT_S`` in all); ResultsError naming them when they are still held."""
+    import time
+
+    from filelock import Timeout
+
+    deadline = time.monotonic() + ELSEWHERE_TIMEOUT_S
+    for spec in specs:
+        if store.path(spec.hash).is_file():
+            continue
+        lock = store.lock(spec.hash)
+        try:
+            lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        except Timeout:
+            held = [s.label() for s in specs if not store.path(s.hash).is_file()]
+            raise ResultsError(
+                f"{len(held)} trial run(s) still running in another process after "
+                f"{ELSEWHERE_TIMEOUT_S:g} s: {'; '.join(held)}; no best is named without them",
+                hint="run the same command again when that process has finished (every stored "
+                "trial is reused), or stop it") from None
+        lock.release()
 
 
 def _tpe(dims, trials, seed, evaluate, higher_is_better) -> None:

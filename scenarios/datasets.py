@@ -532,3 +532,11 @@ def load_dataset(
                 raise DataError(_missing_message(name, root, incomplete), hint=_HINT)
         _CACHE[key] = ds
         return ds
+
+
+def forget_dataset(ds: ImageDataset) -> None:
+    """Drops ``ds`` from the in-process cache (its tensors were changed): the next
+    :func:`load_dataset` reads it afresh."""
+    with _LOCK:
+        for key in [k for k, v in _CACHE.items() if v is ds]:
+            del _CACHE[key]

@@ -157,3 +157,91 @@ class AlwaysDies(Naive):
 
 class WaitForSignalInterrupt(WaitForSignal):
     signal_folder = "interrupt"
+
+
+# --- plugins that change what later runs share (tests/test_faults_runtime.py) -----------------
+
+
+class WritesItsImages(Naive):
+    """Inverts its training images in place (the dataset cache every run shares), then trains."""
+
+    def train(self, experience: Experience) -> None:
+        images = experience.train.images
+        images.copy_(255 - images)
+        super().train(experience)
+
+
+class WritesItsImagesThroughData(Naive):
+    """The same through ``.data``, which bypasses torch's version counter."""
+
+    def train(self, experience: Experience) -> None:
+        experience.train.images.data[:10] = 0
+        super().train(experience)
+
+
+def _changes_after_training(change):
+    """A Naive subclass that trains, then calls ``change()``: global state it leaves behind."""
+
+    class Changes(Naive):
+        def train(self, experience: Experience) -> None:
+            super().train(experience)
+            change()
+
+    return Changes
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+SetsDefaultDtype = _changes_after_training(
+    lambda: _torch().set_default_dtype(_torch().float64))
+DisablesGrad = _changes_after_training(lambda: _torch().set_grad_enabled(False))
+SetsDefaultDevice = _changes_after_training(lambda: _torch().set_default_device("meta"))
+UsesDeterministicAlgorithms = _changes_after_training(
+    lambda: _torch().use_deterministic_algorithms(True))
+SetsThreads = _changes_after_training(
+    lambda: _torch().set_num_threads(_torch().get_num_threads() + 1))
+SetsMatmulPrecision = _changes_after_training(
+    lambda: _torch().set_float32_matmul_precision("medium"))
+EnablesAnomalyDetection = _changes_after_training(lambda: _torch().set_anomaly_enabled(True))
+ChangesDirectory = _changes_after_training(lambda: __import__("os").chdir("/"))
+
+
+# --- plugins that hang (tests/test_faults_runtime.py) ------------------------------------------
+
+
+class SleepsForever(Naive):
+    """``train`` never returns."""
+
+    def train(self, experience: Experience) -> None:
+        import time
+
+        while True:
+            time.sleep(3600)
+
+
+class LeavesAThread(Naive):
+    """Trains, and leaves a non-daemon thread running that never ends."""
+
+    def train(self, experience: Experience) -> None:
+        import threading
+        import time
+
+        super().train(experience)
+        if experience.task.index == 0:
+            threading.Thread(target=lambda: time.sleep(10**6), name="plugin-forever",
+                             daemon=False).start()
+
+
+class SlowNaive(Naive):
+    """Naive that first waits 3 s (two searches on one store then overlap for sure)."""
+
+    def train(self, experience: Experience) -> None:
+        import time
+
+        if experience.task.index == 0:
+            time.sleep(3)
+        super().train(experience)

@@ -254,3 +254,19 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip() or None
     except FileNotFoundError:
         return None
+
+
+def test_a_group_past_run_timeout_is_cancelled_and_the_rest_runs(ray_cluster, tmp_path):
+    """--run-timeout under Ray: the hung group's task is force-cancelled and recorded failed
+    (timeout); the other groups run and are stored."""
+    specs, _ = api.plan(None, ["split-digits"], ["clbench_test_plugins:SleepsForever", "naive"],
+                        [0], "smoke")
+    summary = api.run(specs, tmp_path / "r", device="cpu", executor=make_executor("ray"),
+                      run_timeout=20)
+    assert (summary.ran, summary.failed) == (2, 1)
+    docs = {d["spec"]["strategy"]: d for d in documents(tmp_path / "r")}
+    hung = docs["clbench_test_plugins:SleepsForever"]
+    assert (hung["status"], hung["error"]["type"]) == ("failed", "timeout")
+    assert "--run-timeout 20 s" in hung["error"]["message"]
+    assert "cancelled" in hung["error"]["message"]
+    assert docs["naive"]["status"] == "ok"
