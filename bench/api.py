@@ -9,14 +9,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clbench.budget import BUDGETS
 from clbench.errors import ConfigError, DataError, ResultsError
+from clbench.files import write_output
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
 from clbench.results import InvalidResultError, ResultsStore
@@ -396,26 +395,15 @@ def figures(results: str | Path = DEFAULT_RESULTS, directory: str | Path = "figu
 
 
 def _write(path: str | Path, text: str) -> None:
-    """Write a report atomically: a full disk leaves the old file (or none), never a part."""
+    """Write a report (:func:`clbench.files.write_output`): a regular file atomically (a full
+    disk leaves the old file, or none, never a part), a device or FIFO straight into it, a
+    symlink's target through the link. ``-`` is the caller's stdout: nothing written here."""
     if str(path) == "-":
         return
-    target = Path(path)
-    tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)  # as an ordinary write would (mkstemp makes it 0600)
-        with os.fdopen(fd, "w", newline="") as f:  # the text's own line ends (CSV: CRLF)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_output(path, text)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}",
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}",
                           hint="choose a writable path with free space") from exc
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clbench import files
 from clbench.errors import ResultsError
 from clbench.schema import RunResult, parse, validate
 
@@ -107,18 +108,10 @@ def _alive(pid: int) -> bool:
 def write_atomically(folder: Path, target: Path, text: str) -> None:
     """``text`` into ``target`` through a fsynced temporary in ``folder`` (``.tmp-<pid>-*``,
     removed by a later writer if this process dies) and a rename: a reader sees the old file
-    or all of the new one, never a part. Raises OSError."""
+    or all of the new one, never a part. The document follows the umask (a store shared by a
+    group stays readable by it). Raises OSError."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomically(target, text, prefix=f".tmp-{os.getpid()}-", suffix=".json")
 
 
 class ResultsStore:
