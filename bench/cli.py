@@ -1,9 +1,11 @@
 """``clbench``: a thin command line over :mod:`clbench.api`.
 
-Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
-(unknown names, bad parameters, unreadable results: ``report`` still writes its files from the
-documents it could read, names each one skipped on stderr and exits 2), and any run skipped for
-missing data, one run or a suite alike, unless ``--allow-missing-data``; 130 interrupted
+Exit status: 0 all good; 1 some run failed (``gate``: a significant regression, or a baseline
+cell missing now); 2 bad input (unknown names, bad parameters, unreadable results: ``report``
+still writes its files from the documents it could read, names each one skipped on stderr and
+exits 2; ``gate`` with no cell compared; stdout unwritable, e.g. a full disk), and any run
+skipped for missing data, one run or a suite alike, unless ``--allow-missing-data``; 130
+interrupted
 (finished runs are kept: rerun to resume).
 """
 
@@ -340,8 +342,17 @@ def cmd_gate(args) -> int:
     print(text)
     if args.markdown:
         api._write(args.markdown, text)
-    err.print(f"gate: {len(result.regressions)} regression(s) in {len(result.rows)} cell(s)",
-              markup=False)
+    for row in result.missing:
+        err.print(f"gate: missing from {args.current}: {row.scenario} / {row.strategy}",
+                  markup=False)
+    if not result.compared:
+        err.print(f"error: gate compared no cell: none of the {len(result.rows)} cell(s) is in "
+                  f"both {args.baseline} and {args.current} with values in the baseline\n"
+                  "  hint: gate stores of the same suite and budget", markup=False)
+    else:
+        err.print(f"gate: {len(result.regressions)} regression(s), {len(result.missing)} "
+                  f"missing, in {len(result.compared)} of {len(result.rows)} cell(s) compared",
+                  markup=False)
     return result.exit_code
 
 

@@ -201,8 +201,26 @@ class GateResult:
         return [r for r in self.rows if r.verdict == "regression"]
 
     @property
+    def missing(self) -> list[GateRow]:
+        """Baseline cells the current store lacks: a fault, never a silent pass."""
+        return [r for r in self.rows if r.verdict == "missing"]
+
+    @property
+    def compared(self) -> list[GateRow]:
+        """Cells present on both sides, with values in the baseline."""
+        return [r for r in self.rows if r.verdict not in ("missing", "new")]
+
+    @property
+    def failures(self) -> list[GateRow]:
+        return [r for r in self.rows if r.verdict in ("regression", "missing")]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.regressions else 0
+        """2 when no cell was compared (nothing to gate on: e.g. stores of other budgets);
+        else 1 when a cell regressed or a baseline cell is missing now; else 0."""
+        if not self.compared:
+            return 2
+        return 1 if self.failures else 0
 
 
 def _version_order(v: str) -> int:
@@ -254,7 +272,8 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
         if key not in new:
             rows.append(GateRow(scenario, cell.label, _mean(_values(cell, metric)), None, None,
                                 None, len(_values(cell, metric)), 0, "missing",
-                                "not in the current results"))
+                                "not in the current results: a baseline cell must not "
+                                "vanish"))
             continue
         if key not in old:
             v = _values(new[key][1], metric)
@@ -293,8 +312,8 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
                 f"current cell incomplete ({new[key][1].n_ok}/{new[key][1].n_total} seeds)"
         rows.append(GateRow(scenario, cell.label, ma, mb, change, p, len(a), len(b), verdict,
                             note, versions))
-    # regressions first (what a nightly reader looks for), then the rest in table order
-    rows.sort(key=lambda r: r.verdict != "regression")
+    # failures first (what a nightly reader looks for), then the rest in table order
+    rows.sort(key=lambda r: r.verdict not in ("regression", "missing"))
     return GateResult(metric, float(max_drop), float(alpha), rows)
 
 
