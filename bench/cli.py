@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -92,6 +93,51 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+class Number:
+    """An argparse ``type=`` for a number option, the same check in every subcommand: the
+    number parses, is finite, and lies in its range (``open_low``/``open_high``: the bound
+    itself is refused). The message names the valid range; argparse adds the option's name
+    and exits 2."""
+
+    def __init__(self, kind: type, low: float | None = None, high: float | None = None,
+                 open_low: bool = False, open_high: bool = False):
+        self.kind, self.low, self.high = kind, low, high
+        self.open_low, self.open_high = open_low, open_high
+        noun = "an integer" if kind is int else "a number"
+        if low is not None and high is not None:
+            self.range = (f"{noun} in {'(' if open_low else '['}{low:g}, {high:g}"
+                          f"{')' if open_high else ']'}")
+        elif low is not None:
+            self.range = f"{noun} {'>' if open_low else '>='} {low:g}"
+        else:
+            self.range = noun
+        self.__name__ = self.range  # what argparse calls the type in its own messages
+
+    def __call__(self, text: str):
+        try:
+            value = self.kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {self.range}, got {text!r}") from None
+        if not math.isfinite(value) or (self.low is not None and (
+                value < self.low or (self.open_low and value == self.low))) or (
+                self.high is not None and (
+                    value > self.high or (self.open_high and value == self.high))):
+            raise argparse.ArgumentTypeError(f"must be {self.range}, got {text!r}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Number({self.range})"
+
+
+COUNT = Number(int, 1)  # group sizes, trials: at least one
+NON_NEGATIVE_INT = Number(int, 0)  # retries, seeds of a sampler
+PROBABILITY = Number(float, 0, 1, open_low=True, open_high=True)  # significance levels
+NON_NEGATIVE = Number(float, 0)  # tolerated drops, GPU shares
+POSITIVE = Number(float, 0, open_low=True)  # CPU shares
+VALIDATION = Number(float, 0, 0.5)  # 0: the test split (RunSpec.validation's range)
+TUNE_VALIDATION = Number(float, 0, 0.5, open_low=True)  # a search needs a validation split
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite",
                    help="built-in suite name (smoke, demo, standard, nightly) or a TOML file")
@@ -107,10 +153,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="never download missing datasets (also: CLBENCH_OFFLINE=1)")
     p.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     p.add_argument("--rerun", action="store_true", help="run again even if results exist")
-    p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    p.add_argument("--group-size", type=COUNT, help="most seeds trained together as one model")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, its run count and a time estimate; run nothing")
-    p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
+    p.add_argument("--validation", type=VALIDATION, default=0.0, metavar="FRACTION",
                    help="evaluate on this fraction of each task's training data, held out, "
                         "instead of the test split (default 0: the test split)")
     p.add_argument("--allow-missing-data", action="store_true",
@@ -125,11 +171,11 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
                     "each group a Ray task, in parallel")
     ex.add_argument("--ray-address", metavar="auto|HOST:PORT",
                     help="join a running Ray cluster (default: start a local Ray instance)")
-    ex.add_argument("--cpus-per-group", type=float, metavar="N",
+    ex.add_argument("--cpus-per-group", type=POSITIVE, metavar="N",
                     help="Ray: CPUs (and torch threads) per group (default 1)")
-    ex.add_argument("--gpus-per-group", type=float, metavar="N",
+    ex.add_argument("--gpus-per-group", type=NON_NEGATIVE, metavar="N",
                     help="Ray: GPUs per group; fractions pack groups on a GPU (default 0)")
-    ex.add_argument("--max-retries", type=int, metavar="N",
+    ex.add_argument("--max-retries", type=NON_NEGATIVE_INT, metavar="N",
                     help="Ray: retries of a group whose worker died (default 2)")
 
 
@@ -158,19 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one searched parameter, repeatable")
     tun.add_argument("--sampler", default="grid", choices=["grid", "random", "tpe"],
                      help="grid (every combination), random, or tpe (Optuna, if installed)")
-    tun.add_argument("--trials", type=int, help="configurations to try (random, tpe; "
+    tun.add_argument("--trials", type=COUNT, help="configurations to try (random, tpe; "
                                                 "with grid: the first N)")
     tun.add_argument("--seeds", default="0", help="seeds of every trial (default 0)")
     tun.add_argument("--budget", default="default", help="smoke, default or paper")
-    tun.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+    tun.add_argument("--validation", type=TUNE_VALIDATION, default=0.1, metavar="FRACTION",
                      help="held-out fraction of each task's training data (default 0.1)")
     tun.add_argument("--metric", default="acc", help=f"{', '.join(MATRIX_METRICS)} (default acc)")
-    tun.add_argument("--search-seed", type=int, default=0, help="seed of the random/tpe sampler")
+    tun.add_argument("--search-seed", type=NON_NEGATIVE_INT, default=0,
+                     help="seed of the random/tpe sampler")
     tun.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     tun.add_argument("--data-dir", help="dataset folder")
     tun.add_argument("--no-download", action="store_true", help="never download datasets")
     tun.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
-    tun.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    tun.add_argument("--group-size", type=COUNT, help="most seeds trained together as one model")
     tun.add_argument("--markdown", metavar="FILE", help="write the search report (- stdout)")
     tun.add_argument("--json", metavar="FILE", help="write the search as JSON (- stdout)")
     _add_executor_args(tun)
@@ -194,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     cmp.add_argument("--markdown", metavar="FILE", help="write the Markdown comparison")
     cmp.add_argument("--html", metavar="FILE", help="write the HTML comparison")
-    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    cmp.add_argument("--alpha", type=PROBABILITY, default=0.05,
+                     help="significance level, in (0, 1) (default 0.05)")
     gat = sub.add_parser("gate", help="fail (exit 1) when a cell regressed against a baseline")
     gat.add_argument("--baseline", required=True, metavar="OLD_RESULTS",
                      help="results directory to compare against")
@@ -202,10 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="results directory under test")
     gat.add_argument("--metric", default="acc",
                      help=f"{', '.join(MATRIX_METRICS)} (default acc)")
-    gat.add_argument("--max-drop", type=float, default=0.01,
+    gat.add_argument("--max-drop", type=NON_NEGATIVE, default=0.01,
                      help="largest tolerated worsening of the metric's mean (default 0.01)")
-    gat.add_argument("--alpha", type=float, default=0.05,
-                     help="significance level of Welch's t-test (default 0.05)")
+    gat.add_argument("--alpha", type=PROBABILITY, default=0.05,
+                     help="significance level of Welch's t-test, in (0, 1) (default 0.05)")
     gat.add_argument("--markdown", metavar="FILE", help="also write the summary to FILE")
     return parser
 

@@ -99,6 +99,12 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = ()) -> C
         known = sorted({c.label for t in lb.scenarios for c in t.cells})
         raise ConfigError(f"no runs of candidate {candidate!r} in the results",
                           hint=f"strategies in the results: {', '.join(known) or 'none'}")
+    names = {n for t in lb.scenarios for c in t.cells for n in (c.label, c.strategy)}
+    unknown = [b for b in baselines if b not in names]
+    if unknown:
+        known = sorted({c.label for t in lb.scenarios for c in t.cells})
+        raise ConfigError(f"no runs of baseline(s) {', '.join(map(repr, unknown))} in the "
+                          "results", hint=f"strategies in the results: {', '.join(known)}")
     seen: set[str] = set()
     scenarios = []
     for table, cand in found:
@@ -136,7 +142,16 @@ def _p(v: float | None) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
 
 
+def check_alpha(alpha: Any) -> float:
+    """A significance level: a finite number in (0, 1); ConfigError otherwise (NaN too)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must be a number in (0, 1), got {alpha!r}",
+                          hint="a significance level, e.g. 0.05")
+    return float(alpha)
+
+
 def comparison_view(cmp: Comparison, alpha: float = 0.05) -> dict[str, Any]:
+    alpha = check_alpha(alpha)
     scenarios = []
     for sc in cmp.scenarios:
         metrics = [m for m in COMPARE_METRICS if m != "fwt" or sc.fwt_applicable]
@@ -261,8 +276,7 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
         raise ConfigError(f"cannot gate on metric {metric!r}", hint=exc.hint) from None
     if not (isinstance(max_drop, (int, float)) and max_drop >= 0 and math.isfinite(max_drop)):
         raise ConfigError(f"--max-drop must be a non-negative number, got {max_drop!r}")
-    if not (0 < alpha < 1):
-        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
     higher = METRIC_BY_KEY[metric].higher_is_better
     old, new = _cells_by_match_key(baseline), _cells_by_match_key(current)
     rows: list[GateRow] = []

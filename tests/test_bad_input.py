@@ -68,9 +68,10 @@ NAMES = {
     "unsupported backbone": (["--scenario", "split-cifar10:setting=task", "--strategy",
                               "net2net"], ["cannot run 'net2net'", "mlp backbone"]),
     "nothing to run": ([*DIGITS], ["nothing to run", "--strategy"]),
-    "group size 0": ([*DIGITS, *NAIVE, "--group-size", "0"], ["group size must be at least 1"]),
-    "group size negative": ([*DIGITS, *NAIVE, "--group-size", "-3"],
-                            ["group size must be at least 1"]),
+    "group size 0": ([*DIGITS, *NAIVE, "--group-size", "0"],
+                     ["argument --group-size: must be an integer >= 1"]),
+    "group size negative": ([*DIGITS, *NAIVE, "--group-size=-3"],
+                            ["argument --group-size: must be an integer >= 1"]),
 }
 
 # --- parameters -------------------------------------------------------------------------------

@@ -139,3 +139,135 @@ def test_result_documents_follow_the_umask(tmp_path, capsys):
     assert code == 0, err
     docs = list((tmp_path / "r").glob("*.json"))
     assert docs and all(stat.S_IMODE(d.stat().st_mode) == 0o644 for d in docs)
+
+
+# --- every number option of every command: checked the same way --------------------------------
+# the least arguments each subcommand parses with (parsing fails before anything runs)
+MINIMAL = {
+    "run": ["--scenario", "split-digits", "--strategy", "naive", "--dry-run"],
+    "tune": ["--scenario", "split-digits", "--strategy", "naive", "--space", "lr=0.1"],
+    "compare": ["--candidate", "joint", "--results", GOLDEN],
+    "gate": ["--baseline", GOLDEN, "--current", GOLDEN],
+    "report": ["--results", GOLDEN, "--json", "-"],
+    "list": [],
+}
+
+
+def _subparsers():
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)]
+    return sub.choices
+
+
+def _number_options():
+    for command, p in _subparsers().items():
+        for action in p._actions:
+            if isinstance(action.type, cli.Number):
+                yield command, action.option_strings[-1], action.type
+
+
+def _outside(number: cli.Number) -> list[str]:
+    """Values each number option must refuse: not finite, not a number, past each bound."""
+    bad = ["nan", "inf", "-inf", "NaN", "x", ""]
+    if number.low is not None:
+        bad.append(str(number.low if number.open_low else number.low - 1))
+    if number.high is not None:
+        bad += [str(number.high if number.open_high else number.high + 1), "5"]
+    if number.kind is int:
+        bad.append("1.5")
+    return bad
+
+
+def test_every_number_option_of_every_command_is_range_checked():
+    """A number option added with a bare type=int/float would take NaN, inf or -3."""
+    for command, p in _subparsers().items():
+        for action in p._actions:
+            assert action.type in (None, str) or isinstance(action.type, cli.Number), \
+                f"clbench {command} {action.option_strings}: type {action.type!r} is not a " \
+                "range-checked cli.Number"
+    assert len(list(_number_options())) >= 12
+
+
+@pytest.mark.parametrize("command, option, value", [
+    pytest.param(c, o, v, id=f"{c} {o} {v!r}") for c, o, n in _number_options()
+    for v in _outside(n)])
+def test_number_options_refuse_non_finite_and_out_of_range(command, option, value, capsys):
+    number = {(c, o): n for c, o, n in _number_options()}[command, option]
+    code, out, err = clbench(capsys, command, *MINIMAL[command], f"{option}={value}")
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    assert f"argument {option}" in text and number.range in text, text
+
+
+def test_alpha_is_checked_by_the_api_too():
+    from clbench import api
+    from clbench.errors import ConfigError
+
+    for alpha in (5, float("nan"), 0, 1, -0.1):
+        with pytest.raises(ConfigError, match=r"alpha must be a number in \(0, 1\)"):
+            api.compare("joint", [], GOLDEN, alpha=alpha)
+
+
+# --- ambiguous input: the same key twice is an error, never "the last one wins" ----------------
+AMBIGUOUS = {
+    "run --strategy": ["run", "--scenario", "split-digits", "--strategy",
+                       "naive:lr=0.1,lr=0.2", "--dry-run"],
+    "run --scenario": ["run", "--scenario", "split-digits:setting=task,setting=class",
+                       "--strategy", "naive", "--dry-run"],
+    "tune --strategy": ["tune", "--scenario", "split-digits", "--strategy",
+                        "naive:epochs=1,epochs=2", "--space", "lr=0.1"],
+    "tune --scenario": ["tune", "--scenario", "split-digits:setting=task,setting=class",
+                        "--strategy", "naive", "--space", "lr=0.1"],
+    "tune --space twice": ["tune", "--scenario", "split-digits", "--strategy", "naive",
+                           "--space", "lr=0.1", "--space", "lr=0.2"],
+    "tune fixed and searched": ["tune", "--scenario", "split-digits", "--strategy",
+                                "naive:lr=0.1", "--space", "lr=0.2"],
+}
+
+
+@pytest.mark.parametrize("args", [pytest.param(a, id=n) for n, a in AMBIGUOUS.items()])
+def test_a_key_given_twice_is_an_error(args, tmp_path, capsys):
+    code, out, err = clbench(capsys, *args, "--results", tmp_path / "r")
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    assert "twice" in text or "both fixed and searched" in text, text
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*.json"))
+
+
+# --- unknown names, in every command: a clear error that lists the choices ---------------------
+UNKNOWN = {
+    "run --strategy": (["run", "--scenario", "split-digits", "--strategy", "nave", "--dry-run"],
+                       ["'nave'", "naive"]),
+    "run --scenario": (["run", "--scenario", "split-dgits", "--strategy", "naive",
+                        "--dry-run"], ["'split-dgits'", "split-digits"]),
+    "run --suite": (["run", "--suite", "dmeo", "--dry-run"], ["dmeo", "demo"]),
+    "run --budget": (["run", "--scenario", "split-digits", "--strategy", "naive", "--budget",
+                      "big", "--dry-run"], ["'big'", "smoke"]),
+    "run --executor": (["run", "--scenario", "split-digits", "--strategy", "naive",
+                        "--executor", "slurm", "--dry-run"], ["'slurm'", "local"]),
+    "tune --strategy": (["tune", "--scenario", "split-digits", "--strategy", "nave", "--space",
+                         "lr=0.1"], ["'nave'", "naive"]),
+    "tune --space": (["tune", "--scenario", "split-digits", "--strategy", "naive", "--space",
+                      "lrr=0.1"], ["'lrr'", "lr"]),
+    "tune --metric": (["tune", "--scenario", "split-digits", "--strategy", "naive", "--space",
+                       "lr=0.1", "--metric", "speed"], ["'speed'", "acc"]),
+    "tune --sampler": (["tune", "--scenario", "split-digits", "--strategy", "naive", "--space",
+                        "lr=0.1", "--sampler", "bayes"], ["'bayes'", "grid"]),
+    "compare --candidate": (["compare", "--candidate", "nope", "--results", GOLDEN],
+                            ["'nope'", "joint"]),
+    "compare --baselines": (["compare", "--candidate", "joint", "--baselines", "naive,nope",
+                             "--results", GOLDEN], ["'nope'", "naive"]),
+    "gate --metric": (["gate", "--baseline", GOLDEN, "--current", GOLDEN, "--metric", "speed"],
+                      ["'speed'", "acc"]),
+    "list": (["list", "everything"], ["'everything'", "strategies"]),
+}
+
+
+@pytest.mark.parametrize("args, words", [pytest.param(a, w, id=n)
+                                         for n, (a, w) in UNKNOWN.items()])
+def test_unknown_names_in_every_command_list_the_choices(args, words, tmp_path, capsys):
+    code, out, err = clbench(capsys, *args)
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    for word in words:
+        assert word in text, (word, text)
