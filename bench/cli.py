@@ -138,6 +138,39 @@ VALIDATION = Number(float, 0, 0.5)  # 0: the test split (RunSpec.validation's ra
 TUNE_VALIDATION = Number(float, 0, 0.5, open_low=True)  # a search needs a validation split
 
 
+class StdoutError(ClbenchError):
+    """Standard output cannot be written (a full disk, ``> /dev/full``): exit 2, not a
+    traceback, and never 1 (``gate``'s "regression")."""
+
+
+def emit(text: str = "", end: str = "\n") -> None:
+    """``print`` to stdout; StdoutError when stdout cannot take it (a reader that left is a
+    BrokenPipeError, handled by :func:`main`)."""
+    try:
+        print(text, end=end)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}",
+                          hint="redirect it to a file on a disk with free space") from exc
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}",
+                          hint="redirect it to a file on a disk with free space") from exc
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite",
                    help="built-in suite name (smoke, demo, standard, nightly) or a TOML file")
@@ -262,23 +295,23 @@ def cmd_list(args) -> int:
     kinds = list(LISTABLE) if args.what == "all" else [args.what]
     listing = {k: api.describe_registered(k) for k in kinds}
     if args.json:
-        print(json.dumps(listing, indent=1, default=str))
+        emit(json.dumps(listing, indent=1, default=str))
         return 0
     for kind, items in listing.items():
-        print(f"{kind}:")
+        emit(f"{kind}:")
         for item in items:
             version = f" (version {item['version']})" if "version" in item else ""
-            print(f"  {item['name']:<18} {item['description']}{version}")
+            emit(f"  {item['name']:<18} {item['description']}{version}")
             if item.get("missing"):
-                print(f"      not installed: {item['missing']}")
+                emit(f"      not installed: {item['missing']}")
             for name, type_, default in item.get("params", []):
-                print(f"      {name} ({type_}) = {default!r}")
+                emit(f"      {name} ({type_}) = {default!r}")
             overrides = item.get("scenario_defaults")
             if overrides:
-                print("      defaults per scenario and budget (in order; later entries win):")
+                emit("      defaults per scenario and budget (in order; later entries win):")
                 for o in overrides:
                     values = ", ".join(f"{k}={v!r}" for k, v in o["values"].items())
-                    print(f"        {o['scenario']} / {o['budget']}: {values}")
+                    emit(f"        {o['scenario']} / {o['budget']}: {values}")
     return 0
 
 
@@ -292,7 +325,7 @@ def cmd_run(args) -> int:
                           executor=executor)
     if args.dry_run:
         for spec in specs:
-            print(f"{spec.hash}  {spec.label()}")
+            emit(f"{spec.hash}  {spec.label()}")
         estimate = api.estimate(specs, args.results, args.group_size)
         print(estimate.line(), file=sys.stderr)
         return 0
@@ -328,7 +361,7 @@ def cmd_tune(args) -> int:
         executor=_executor(args))
     for name, path in (outputs or {"markdown": "-"}).items():
         if path == "-":
-            print(rendered[name], end="")
+            emit(rendered[name], end="")
         else:
             err.print(f"wrote the {name} search report to {path}", markup=False)
     best = result.best
@@ -359,7 +392,7 @@ def cmd_report(args) -> int:
         err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
     for name, path in outputs.items():
         if path == "-":
-            print(rendered[name])
+            emit(rendered[name])
         else:
             err.print(f"wrote {name} report to {path}", markup=False)
     for problem in skipped:
@@ -377,7 +410,7 @@ def cmd_compare(args) -> int:
     outputs = {k: getattr(args, k) for k in ("markdown", "html") if getattr(args, k)}
     rendered = api.compare(args.candidate, baselines, args.results, outputs, args.alpha)
     if "markdown" not in outputs or outputs["markdown"] == "-":
-        print(rendered["markdown"])
+        emit(rendered["markdown"])
     for name, path in outputs.items():
         if path != "-":
             err.print(f"wrote {name} comparison to {path}", markup=False)
@@ -387,7 +420,7 @@ def cmd_compare(args) -> int:
 def cmd_gate(args) -> int:
     matrix_metric(args.metric)  # a typo is named before any store is read
     result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha)
-    print(text)
+    emit(text)
     if args.markdown:
         api._write(args.markdown, text)
     for row in result.missing:
@@ -409,9 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
                "compare": cmd_compare, "gate": cmd_gate}[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        _flush_stdout()  # a full disk shows here when the output was small
+        return code
     except ClbenchError as exc:
         err.print(f"error: {exc}", markup=False)
+        if isinstance(exc, StdoutError):
+            _silence_stdout()
         return 2
     except KeyboardInterrupt:
         err.print("interrupted: finished runs are saved; run the same command again to resume",
@@ -419,9 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader of stdout left (`clbench report --markdown - | head -1`): not an error;
-        # point stdout at devnull so the interpreter's final flush stays quiet
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 0
 
 

@@ -271,3 +271,113 @@ def test_unknown_names_in_every_command_list_the_choices(args, words, tmp_path, 
     assert code == 2 and "Traceback" not in text, text
     for word in words:
         assert word in text, (word, text)
+
+
+# --- a strategy's failure stays in its run, whatever it raises ---------------------------------
+FAULTY_PLUGINS = '''
+from clbench.errors import ConfigError
+from clbench.strategies.naive import Naive
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("my __str__ is broken too")
+
+
+class UnprintableError(Naive):
+    def train(self, experience):
+        raise Unprintable()
+
+
+class ConfigErrorInTrain(Naive):
+    def train(self, experience):
+        raise ConfigError("lr schedule 'cosine' needs warmup", hint="set warmup")
+
+
+class HugeMessage(Naive):
+    def train(self, experience):
+        raise RuntimeError("x" * 3_000_000)
+'''
+
+
+@pytest.fixture
+def faulty_plugins(tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "clbench_faulty_plugins.py").write_text(FAULTY_PLUGINS)
+    monkeypatch.syspath_prepend(str(folder))
+    yield "clbench_faulty_plugins"
+
+
+@pytest.mark.parametrize("plugin, words", [
+    ("UnprintableError", ["Unprintable", "could not be turned into text"]),
+    ("ConfigErrorInTrain", ["ConfigError", "lr schedule 'cosine' needs warmup"]),
+    ("HugeMessage", ["RuntimeError", "characters cut by clbench"]),
+])
+def test_a_strategy_failure_stays_in_its_run(plugin, words, faulty_plugins, tmp_path, capsys):
+    """The plugin first, then a good run: the plugin's run is recorded failed (its message
+    kept, cut to 64 KiB), the next one still runs, and the store reports."""
+    from clbench.runner import MAX_ERROR_CHARS
+
+    results = tmp_path / "r"
+    name = f"{faulty_plugins}:{plugin}"
+    code, out, err = clbench(capsys, "run", "--scenario", "split-digits", "--strategy", name,
+                             "--strategy", "naive", "--budget", "smoke", "--device", "cpu",
+                             "--results", results)
+    text = " ".join(err.split())
+    assert code == 1 and "Traceback" not in text, text
+    assert "2 planned: 2 ran" in text and f"failed: {name}" in text
+    assert len(err) < 5000, "the summary line of a failure is cut; the document keeps more"
+    docs = {d["spec"]["strategy"]: d for d in
+            (json.loads(p.read_text()) for p in results.glob("*.json"))}
+    assert docs["naive"]["status"] == "ok"
+    failed = docs[name]
+    assert failed["status"] == "failed"
+    message = failed["error"]["type"] + ": " + failed["error"]["message"]
+    for word in words:
+        assert word in message, message[:300]
+    assert len(failed["error"]["message"]) <= MAX_ERROR_CHARS + 100
+    assert len(failed["error"]["traceback"]) <= MAX_ERROR_CHARS + 100
+    code, out, err = clbench(capsys, "report", "--results", results, "--json", "-")
+    assert code == 0, err
+
+
+# --- a machine that fails under clbench: one line and exit 2, never a traceback ----------------
+@pytest.mark.parametrize("args", [
+    ["gate", "--baseline", GOLDEN, "--current", GOLDEN],
+    ["report", "--results", GOLDEN, "--json", "-"],
+    ["compare", "--candidate", "joint", "--results", GOLDEN],
+    ["list"],
+    ["run", "--scenario", "split-digits", "--strategy", "naive", "--dry-run"],
+], ids=lambda a: " ".join(map(str, a[:2])))
+def test_stdout_on_a_full_device_is_one_error_line_and_exit_2(args):
+    """``> /dev/full``: exit 1 would read as "regression" to a CI gate."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "clbench.cli", *map(str, args)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert "error: cannot write to standard output: No space left on device" in proc.stderr
+
+
+@pytest.mark.parametrize("errno_", ["ENOSPC", "EDQUOT", "EACCES"])
+def test_a_lock_file_that_cannot_be_created_is_a_clear_error(errno_, tmp_path, capsys,
+                                                             monkeypatch):
+    import errno
+
+    import filelock
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(getattr(errno, errno_), os.strerror(getattr(errno, errno_)))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    code, out, err = clbench(capsys, "run", "--scenario", "split-digits", "--strategy",
+                             "naive", "--budget", "smoke", "--device", "cpu", "--results",
+                             tmp_path / "r")
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    assert "error: cannot create the lock file of naive on split-digits" in text, text
+    assert os.strerror(getattr(errno, errno_)) in text
