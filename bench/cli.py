@@ -365,6 +365,12 @@ def cmd_tune(args) -> int:
         else:
             err.print(f"wrote the {name} search report to {path}", markup=False)
     best = result.best
+    if best is None and all(t.status == "not run" for t in result.trials):
+        # nothing ran (no configuration, data missing, each run held elsewhere): not a failure
+        # of the strategy, so not exit 1
+        err.print(f"error: nothing ran: {len(result.trials)} trial(s), none with a stored run "
+                  "(its data is missing, or another process holds each run)", markup=False)
+        return 2
     if best is None:
         err.print("no trial has a score (every trial failed or diverged)", markup=False)
         return 1

@@ -381,3 +381,61 @@ def test_a_lock_file_that_cannot_be_created_is_a_clear_error(errno_, tmp_path, c
     assert code == 2 and "Traceback" not in text, text
     assert "error: cannot create the lock file of naive on split-digits" in text, text
     assert os.strerror(getattr(errno, errno_)) in text
+
+
+# --- found before anything trains ---------------------------------------------------------------
+TUNE = ["tune", "--budget", "smoke", "--device", "cpu", "--strategy", "naive"]
+BEFORE_TRAINING = {
+    "metric undefined on one task": (
+        ["--scenario", "split-digits:n_tasks=1", "--space", "lr=0.1", "--metric", "bwt"],
+        ["metric 'bwt' is undefined", "1 task(s)"]),
+    "forgetting on one task": (
+        ["--scenario", "permuted-digits:n_tasks=1", "--space", "lr=0.1", "--metric",
+         "forgetting"], ["metric 'forgetting' is undefined"]),
+    "bad value last in a list": (
+        ["--scenario", "split-digits", "--space", "lr=0.1,0.2,abc"], ["'lr'", "'abc'"]),
+    "bad value in a second dimension": (
+        ["--scenario", "split-digits", "--space", "lr=0.1", "--space", "epochs=1,-x"],
+        ["'epochs'", "'-x'"]),
+    "empty list": (["--scenario", "split-digits", "--space", "lr=,"], ["no values to search"]),
+    "huge grid": (["--scenario", "split-digits", *[a for name in ("lr", "momentum",
+                                                                  "weight_decay")
+                                                   for a in ("--space", name + "=" + ",".join(
+                                                       str((i + 1) / 1000) for i in range(60)))]],
+                  ["216,000 configurations", "--trials N"]),
+}
+
+
+@pytest.mark.parametrize("args, words", [pytest.param(a, w, id=n)
+                                         for n, (a, w) in BEFORE_TRAINING.items()])
+def test_tune_finds_bad_input_before_training(args, words, tmp_path, capsys):
+    code, out, err = clbench(capsys, *TUNE, *args, "--results", tmp_path / "r")
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    for word in words:
+        assert word in text, (word, text)
+    assert not list((tmp_path / "r").glob("*.json")), "a trial trained before the error"
+
+
+def test_tune_with_nothing_run_exits_2(tmp_path, capsys):
+    """Every trial's data is missing: nothing ran, which is not a failed strategy (exit 1)."""
+    (tmp_path / "empty").mkdir()
+    code, out, err = clbench(capsys, *TUNE, "--scenario", "split-mnist", "--space", "lr=0.1",
+                             "--data-dir", tmp_path / "empty", "--no-download", "--results",
+                             tmp_path / "r")
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in text, text
+    assert "nothing ran" in text
+
+
+def test_a_huge_plan_is_refused_at_once(capsys):
+    import time
+
+    many = [a for i in range(10) for a in ("--scenario", f"split-digits:n_tasks={i + 2}")]
+    strategies = [a for i in range(10) for a in ("--strategy", f"naive:lr=0.0{i + 1}")]
+    started = time.perf_counter()
+    code, out, err = clbench(capsys, "run", "--seeds", "0-9999", *many, *strategies,
+                             "--dry-run")
+    assert time.perf_counter() - started < 10
+    text = " ".join(err.split())
+    assert code == 2 and "the plan has 1,000,000 runs" in text and "more than 100,000" in text
