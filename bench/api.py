@@ -394,6 +394,11 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     if skipped:
         for problem in loaded.problems:
             skipped(problem)
+    if warn and loaded.ignored:
+        names = ", ".join(p.name for p in loaded.ignored[:5])
+        more = f" and {len(loaded.ignored) - 5} more" if len(loaded.ignored) > 5 else ""
+        warn(f"note: ignored {len(loaded.ignored)} file(s) in {results} not named like a "
+             f"result (<spec hash>.json): {names}{more}")
     if warn:
         for stale in leaderboard_for(loaded, generated_at, metadata).stale:
             warn(stale.line())

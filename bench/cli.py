@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -399,6 +400,9 @@ def cmd_report(args) -> int:
     for name, path in outputs.items():
         if path == "-":
             emit(rendered[name])
+        elif name == "html":
+            err.print(f"wrote the HTML leaderboard to {path}: open "
+                      f"{Path(path).resolve().as_uri()} in a browser", markup=False)
         else:
             err.print(f"wrote {name} report to {path}", markup=False)
     for problem in skipped:

@@ -9,7 +9,8 @@
   spec supersedes it (and the writer removes it).
 * **Readers take only ``<spec hash>.json``** (20 hex digits), only regular files (a FIFO never
   blocks a report) of at most :data:`MAX_DOCUMENT_BYTES`, and each spec once: a leftover
-  temporary, a lock file or a second copy of a run is never counted.
+  temporary, a lock file or a second copy of a run is never counted. Other visible files (a
+  report saved into the store, notes) are ignored and listed in ``LoadedResults.ignored``.
 * **One run, one writer.** Before running, a process takes the run's lock (``.<hash>.lock``,
   an ``fcntl`` lock through the ``filelock`` package); a run whose lock another process holds
   is left to it. The kernel releases the lock when its process dies, even by SIGKILL, so a lock
@@ -93,6 +94,9 @@ class LoadedResults:
     runs: list[RunResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: what is wrong"
     not_run: list[NotRun] = field(default_factory=list)  # missing data, no result since
+    # visible files not named like a result (a report.json saved into the store, notes): not
+    # results, so not problems either; readers mention them once
+    ignored: list[Path] = field(default_factory=list)
 
 
 def _alive(pid: int) -> bool:
@@ -305,10 +309,9 @@ class ResultsStore:
                 hint="run `clbench run ...` first, or point --results at a results directory",
             )
         out = LoadedResults()
-        for path in self._entries(STRAY_NAME):  # said, not silently passed over
+        for path in self._entries(STRAY_NAME):  # mentioned, not silently passed over
             if not DOCUMENT_NAME.match(path.name):
-                out.problems.append(f"{path}: not read: a result file is named by its spec "
-                                    "hash (20 hex digits).json")
+                out.ignored.append(path)
         by_spec: dict[str, tuple[tuple[bool, str], RunResult]] = {}
         for path in self._entries(DOCUMENT_NAME):
             try:

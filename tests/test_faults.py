@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import threading
 from pathlib import Path
@@ -439,3 +440,45 @@ def test_a_huge_plan_is_refused_at_once(capsys):
     assert time.perf_counter() - started < 10
     text = " ".join(err.split())
     assert code == 2 and "the plan has 1,000,000 runs" in text and "more than 100,000" in text
+
+
+# --- a newcomer's first hour --------------------------------------------------------------------
+README = TESTS_DIR.parent / "README.md"
+
+
+def _main_job() -> str:
+    text = README.read_text()
+    block = text.split("Run the main job", 1)[1].split("```", 2)[1]
+    return " ".join(block.split())
+
+
+def test_the_main_job_writes_its_reports_beside_the_store_and_the_html_leaderboard():
+    import shlex
+
+    job = shlex.split(_main_job())
+    run = job.index("run")
+    results = job[job.index("--results", run) + 1] if "--results" in job else "clbench-results"
+    report = job.index("report")
+    outputs = [job[i + 1] for i in range(report, len(job) - 1)
+               if job[i] in ("--json", "--markdown", "--html", "--csv", "--latex")]
+    assert outputs and any(o.endswith(".html") for o in job if o in outputs)
+    for out in outputs:
+        assert not Path(out).is_relative_to(results), f"{out} is inside the store {results}"
+
+
+def test_a_report_saved_into_the_store_is_ignored_with_a_note(tmp_path, capsys):
+    """What the README's main job once did: `report --json clbench-results/report.json`; the
+    next report must not call the store broken."""
+    store = tmp_path / "clbench-results"
+    shutil.copytree(GOLDEN, store)
+    code, out, err = clbench(capsys, "report", "--results", store, "--json",
+                             store / "report.json", "--html", tmp_path / "board.html")
+    assert code == 0, err
+    code, out, err = clbench(capsys, "report", "--results", store, "--json", "-")
+    text = " ".join(err.split())
+    assert code == 0, text
+    assert "ignored 1 file(s)" in text and "report.json" in text and "skipped" not in text
+    assert len(json.loads(out)["runs"]) == 18
+    code, out, err = clbench(capsys, "report", "--results", store, "--html",
+                             tmp_path / "board.html")
+    assert f"open {(tmp_path / 'board.html').resolve().as_uri()}" in " ".join(err.split())
