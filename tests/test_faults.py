@@ -482,3 +482,22 @@ def test_a_report_saved_into_the_store_is_ignored_with_a_note(tmp_path, capsys):
     code, out, err = clbench(capsys, "report", "--results", store, "--html",
                              tmp_path / "board.html")
     assert f"open {(tmp_path / 'board.html').resolve().as_uri()}" in " ".join(err.split())
+
+
+def test_the_demo_shows_every_native_strategy_the_digits_scenarios_support():
+    from clbench.errors import UnsupportedError
+    from clbench.registry import STRATEGIES
+    from clbench.spec import make_specs
+    from clbench.suite import load_suite
+
+    supported = set()
+    for name in (n for n in STRATEGIES.names() if "." not in n):
+        for scenario in ("split-digits:setting=class", "split-digits:setting=task",
+                         "permuted-digits"):
+            try:
+                make_specs(scenario, name, [0], "smoke")
+            except UnsupportedError:
+                continue
+            supported.add(name)
+    shown = {spec.strategy for spec in load_suite("demo").expand()}
+    assert supported and supported <= shown, sorted(supported - shown)
