@@ -501,3 +501,53 @@ def test_the_demo_shows_every_native_strategy_the_digits_scenarios_support():
             supported.add(name)
     shown = {spec.strategy for spec in load_suite("demo").expand()}
     assert supported and supported <= shown, sorted(supported - shown)
+
+
+# --- special files as inputs: refused by name, never read, never a hang -------------------------
+def _special(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"special-{kind}"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        return Path("/dev/zero")
+    elif kind == "link to a device":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    return path
+
+
+INPUTS = {
+    "run --suite": (lambda p: ["run", "--suite", p, "--dry-run"],
+                    ["not a regular file"], ["directory"]),
+    "run --results": (lambda p: ["run", "--scenario", "split-digits", "--strategy", "naive",
+                                 "--dry-run", "--results", p], ["not a directory"], []),
+    "report --results": (lambda p: ["report", "--results", p, "--json", "-"],
+                         ["no results directory"], ["directory"]),
+    "compare --results": (lambda p: ["compare", "--candidate", "joint", "--results", p],
+                          ["no results directory"], ["directory"]),
+    "gate --baseline": (lambda p: ["gate", "--baseline", p, "--current", GOLDEN],
+                        ["no results directory"], ["directory"]),
+}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link to a device", "directory"])
+@pytest.mark.parametrize("option", list(INPUTS))
+def test_special_files_as_inputs_are_refused_by_name(option, kind, tmp_path, capsys):
+    import signal
+
+    make_args, words, not_for = INPUTS[option]
+    if kind in not_for:
+        pytest.skip(f"a {kind} is a valid {option}")
+    path = _special(kind, tmp_path)
+    signal.alarm(60)  # a blocking open fails the test instead of hanging it
+    try:
+        code, out, err = clbench(capsys, *make_args(path))
+    finally:
+        signal.alarm(0)
+    text = " ".join(err.split())
+    assert "Traceback" not in text, text
+    if kind == "directory" and option == "run --results":
+        return
+    assert code == 2, text
+    assert str(path) in text and all(w in text for w in words), text
