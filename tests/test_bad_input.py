@@ -241,7 +241,7 @@ def test_suite_files(content, words, tmp_path, capsys):
 
 def test_suite_that_is_a_directory(tmp_path, capsys):
     code, out, err = clbench(capsys, *RUN, "--suite", tmp_path, "--dry-run")
-    assert_clear(code, 2, out, err, ["no suite named", "no such file"])
+    assert_clear(code, 2, out, err, [f"suite {str(tmp_path)!r} is not a regular file"])
 
 
 # --- plugins at planning time -----------------------------------------------------------------
