@@ -80,14 +80,29 @@ def test_output_into_a_fifo_is_streamed_not_replaced(args, words, tmp_path, caps
     assert got and words.lower() in got[0].lower()
 
 
+@pytest.fixture
+def null_device(tmp_path) -> Path:
+    """A character device to write reports into. As root (where a regression would replace
+    the machine's /dev/null for everyone), a private null device node in ``tmp_path``; else
+    /dev/null itself, which a non-root user cannot replace."""
+    if os.geteuid() != 0:
+        return Path("/dev/null")
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError as exc:  # a container without CAP_MKNOD
+        pytest.skip(f"cannot make a device node here ({exc.strerror}); never risk /dev/null")
+    return node
+
+
 @pytest.mark.parametrize("args, words", _writer_ids())
-def test_dev_null_stays_a_device(args, words, tmp_path, capsys):
-    code, out, err = clbench(capsys, *args, "/dev/null")
+def test_a_device_stays_a_device(args, words, null_device, tmp_path, capsys):
+    code, out, err = clbench(capsys, *args, null_device)
     assert code == 0, err
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert stat.S_ISCHR(os.stat(null_device).st_mode)
     # and a link to it in a folder of ours stays a link to a device
-    link = tmp_path / "null"
-    link.symlink_to("/dev/null")
+    link = tmp_path / "link-to-null"
+    link.symlink_to(null_device)
     code, out, err = clbench(capsys, *args, link)
     assert code == 0, err
     assert link.is_symlink() and stat.S_ISCHR(os.stat(link).st_mode)
