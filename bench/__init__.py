@@ -20,8 +20,9 @@ Importing clbench runs nothing: registries load their modules on first use.
 """
 
 # Imports nothing above it: no component, no application module.
-CORE = ("budget", "errors", "experience", "identity", "metrics", "migrations", "models", "params",
-        "records", "registry", "results", "schema", "seeding", "spec", "versions")
+CORE = ("budget", "errors", "experience", "files", "identity", "metrics", "migrations", "models",
+        "numbers", "params", "records", "registry", "results", "schema", "seeding", "spec",
+        "versions")
 # Ties the components together; may import the core and every component.
 APPLICATION = ("isolation", "warmup", "runner", "executors", "orchestrate", "suite",
                "reference", "reproducibility", "searches", "tune", "api", "cli")

@@ -56,18 +56,34 @@ def plan(
             # Narrow the suite: --scenario/--strategy given with --suite replace its lists.
             s.scenarios = list(scenarios) or s.scenarios
             s.strategies = list(strategies) or s.strategies
+        _check_plan_size(len(s.scenarios), len(s.strategies), len(seed_list or s.seeds))
         specs += s.expand(seed_list, budget)
         notes += s.notes
     else:
         if not scenarios or not strategies:
             raise ConfigError("nothing to run",
                               hint="give --suite NAME, or --scenario and --strategy")
+        _check_plan_size(len(scenarios), len(strategies), len(seed_list or [0]))
         for sc in scenarios:
             for st in strategies:
                 specs += make_specs(sc, st, seed_list or [0], budget or "default")
     if validation:
         specs = [dataclasses.replace(s, validation=validation) for s in specs]
     return list(dict.fromkeys(specs)), notes
+
+
+MAX_PLANNED_RUNS = 100_000  # runs in one plan: far beyond any study; a typo's grid stops here
+
+
+def _check_plan_size(n_scenarios: int, n_strategies: int, n_seeds: int) -> None:
+    """ConfigError before a grid of more than :data:`MAX_PLANNED_RUNS` runs is expanded (a
+    million-run plan took minutes and gigabytes just to print)."""
+    runs = n_scenarios * n_strategies * n_seeds
+    if runs > MAX_PLANNED_RUNS:
+        raise ConfigError(f"the plan has {runs:,} runs ({n_scenarios} scenario(s) x "
+                          f"{n_strategies} strategy(ies) x {n_seeds} seed(s)), more than "
+                          f"{MAX_PLANNED_RUNS:,}", hint="split it into several suites, or give "
+                          "fewer seeds")
 
 
 def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
@@ -148,6 +164,11 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     if skipped:
         for problem in loaded.problems:
             skipped(problem)
+    if warn and loaded.ignored:
+        names = ", ".join(p.name for p in loaded.ignored[:5])
+        more = f" and {len(loaded.ignored) - 5} more" if len(loaded.ignored) > 5 else ""
+        warn(f"note: ignored {len(loaded.ignored)} file(s) in {results} not named like a "
+             f"result (<spec hash>.json): {names}{more}")
     if warn:
         for stale in leaderboard_for(loaded, generated_at, metadata).stale:
             warn(stale.line())

@@ -1,9 +1,11 @@
 """``clbench``: a thin command line over :mod:`clbench.api`.
 
-Exit status: 0 all good; 1 some run failed (``gate``: a significant regression); 2 bad input
-(unknown names, bad parameters, unreadable results: ``report`` still writes its files from the
-documents it could read, names each one skipped on stderr and exits 2), and any run skipped for
-missing data, one run or a suite alike, unless ``--allow-missing-data``; 130 interrupted
+Exit status: 0 all good; 1 some run failed (``gate``: a significant regression, or a baseline
+cell missing now); 2 bad input (unknown names, bad parameters, unreadable results: ``report``
+still writes its files from the documents it could read, names each one skipped on stderr and
+exits 2; ``gate`` with no cell compared; stdout unwritable, e.g. a full disk), and any run
+skipped for missing data, one run or a suite alike, unless ``--allow-missing-data``; 130
+interrupted
 (finished runs are kept: rerun to resume).
 """
 
@@ -15,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +26,15 @@ from clbench import api
 from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import EXECUTORS, make_executor
 from clbench.metrics import MATRIX_METRICS, matrix_metric
+from clbench.numbers import (
+    COUNT,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    PROBABILITY,
+    TUNE_VALIDATION,
+    VALIDATION,
+)
 from clbench.registry import REPORTERS
 
 LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "suites",
@@ -92,6 +104,41 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+
+
+class StdoutError(ClbenchError):
+    """Standard output cannot be written (a full disk, ``> /dev/full``): exit 2, not a
+    traceback, and never 1 (``gate``'s "regression")."""
+
+
+def emit(text: str = "", end: str = "\n") -> None:
+    """``print`` to stdout; StdoutError when stdout cannot take it (a reader that left is a
+    BrokenPipeError, handled by :func:`main`)."""
+    try:
+        print(text, end=end)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}",
+                          hint="redirect it to a file on a disk with free space") from exc
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}",
+                          hint="redirect it to a file on a disk with free space") from exc
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite",
                    help="built-in suite name (smoke, demo, standard, nightly) or a TOML file")
@@ -107,10 +154,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="never download missing datasets (also: CLBENCH_OFFLINE=1)")
     p.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     p.add_argument("--rerun", action="store_true", help="run again even if results exist")
-    p.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    p.add_argument("--group-size", type=COUNT, help="most seeds trained together as one model")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, its run count and a time estimate; run nothing")
-    p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
+    p.add_argument("--validation", type=VALIDATION, default=0.0, metavar="FRACTION",
                    help="evaluate on this fraction of each task's training data, held out, "
                         "instead of the test split (default 0: the test split)")
     p.add_argument("--allow-missing-data", action="store_true",
@@ -124,7 +171,7 @@ def _help(text: str) -> str:
 
 
 def _add_timeout_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-timeout", type=float, metavar="SECONDS",
+    p.add_argument("--run-timeout", type=POSITIVE, metavar="SECONDS",
                    help="stop a group that runs longer and record it failed (timeout); the "
                    "suite goes on (default: no limit; see README: Time limits)")
 
@@ -218,22 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one searched parameter, repeatable")
     tun.add_argument("--sampler", default="grid", choices=["grid", "random", "tpe"],
                      help="grid (every combination), random, or tpe (Optuna, if installed)")
-    tun.add_argument("--trials", type=int, help="configurations to try (random, tpe; "
+    tun.add_argument("--trials", type=COUNT, help="configurations to try (random, tpe; "
                                                 "with grid: the first N)")
     tun.add_argument("--seeds", default="0", help="seeds of every trial (default 0)")
     tun.add_argument("--budget", default="default", help="smoke, default or paper")
-    tun.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+    tun.add_argument("--validation", type=TUNE_VALIDATION, default=0.1, metavar="FRACTION",
                      help="held-out fraction of each task's training data (default 0.1)")
-    tun.add_argument("--tune-tasks", "--tasks", dest="tasks", type=int, default=0, metavar="K",
+    tun.add_argument("--tune-tasks", dest="tasks", type=NON_NEGATIVE_INT, default=0,
+                     metavar="K",
                      help="train and score on the scenario's first K tasks only (the A-GEM "
                           "protocol; default: all tasks)")
     tun.add_argument("--metric", default="acc", help=f"{', '.join(MATRIX_METRICS)} (default acc)")
-    tun.add_argument("--search-seed", type=int, default=0, help="seed of the random/tpe sampler")
+    tun.add_argument("--search-seed", type=NON_NEGATIVE_INT, default=0,
+                     help="seed of the random/tpe sampler")
     tun.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     tun.add_argument("--data-dir", help="dataset folder")
     tun.add_argument("--no-download", action="store_true", help="never download datasets")
     tun.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
-    tun.add_argument("--group-size", type=int, help="most seeds trained together as one model")
+    tun.add_argument("--group-size", type=COUNT, help="most seeds trained together as one model")
     tun.add_argument("--markdown", metavar="FILE", help="write the search report (- stdout)")
     tun.add_argument("--json", metavar="FILE", help="write the search as JSON (- stdout)")
     _add_executor_args(tun)
@@ -251,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     cmp.add_argument("--markdown", metavar="FILE", help="write the Markdown comparison")
     cmp.add_argument("--html", metavar="FILE", help="write the HTML comparison")
-    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    cmp.add_argument("--alpha", type=PROBABILITY, default=0.05,
+                     help="significance level, in (0, 1) (default 0.05)")
     gat = sub.add_parser("gate", help="fail (exit 1) when a cell regressed against a baseline")
     gat.add_argument("--baseline", required=True, metavar="OLD_RESULTS",
                      help="results directory to compare against")
@@ -259,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="results directory under test")
     gat.add_argument("--metric", default="acc",
                      help=f"{', '.join(MATRIX_METRICS)} (default acc)")
-    gat.add_argument("--max-drop", type=float, default=0.01,
+    gat.add_argument("--max-drop", type=NON_NEGATIVE, default=0.01,
                      help="largest tolerated worsening of the metric's mean (default 0.01)")
-    gat.add_argument("--alpha", type=float, default=0.05,
-                     help="significance level of Welch's t-test (default 0.05)")
+    gat.add_argument("--alpha", type=PROBABILITY, default=0.05,
+                     help="significance level of Welch's t-test, in (0, 1) (default 0.05)")
     gat.add_argument("--markdown", metavar="FILE", help="also write the summary to FILE")
     return parser
 
@@ -271,25 +321,25 @@ def cmd_list(args) -> int:
     kinds = list(LISTABLE) if args.what == "all" else [args.what]
     listing = {k: api.describe_registered(k) for k in kinds}
     if args.json:
-        print(json.dumps(listing, indent=1, default=str))
+        emit(json.dumps(listing, indent=1, default=str))
         return 0
     for kind, items in listing.items():
-        print(f"{kind}:")
+        emit(f"{kind}:")
         for item in items:
             version = f" (version {item['version']})" if "version" in item else ""
-            print(f"  {item['name']:<18} {item['description']}{version}")
+            emit(f"  {item['name']:<18} {item['description']}{version}")
             if item.get("missing"):
-                print(f"      not installed: {item['missing']}")
+                emit(f"      not installed: {item['missing']}")
             for name, type_, default in item.get("params", []):
-                print(f"      {name} ({type_}) = {default!r}")
+                emit(f"      {name} ({type_}) = {default!r}")
             for option in item.get("options", []):
-                print(f"      {option['flag']} {option['metavar']}: {option['help']}")
+                emit(f"      {option['flag']} {option['metavar']}: {option['help']}")
             overrides = item.get("scenario_defaults")
             if overrides:
-                print("      defaults per scenario and budget (in order; later entries win):")
+                emit("      defaults per scenario and budget (in order; later entries win):")
                 for o in overrides:
                     values = ", ".join(f"{k}={v!r}" for k, v in o["values"].items())
-                    print(f"        {o['scenario']} / {o['budget']}: {values}")
+                    emit(f"        {o['scenario']} / {o['budget']}: {values}")
     return 0
 
 
@@ -303,7 +353,7 @@ def cmd_run(args) -> int:
                           executor=executor, run_timeout=args.run_timeout)
     if args.dry_run:
         for spec in specs:
-            print(f"{spec.hash}  {spec.label()}")
+            emit(f"{spec.hash}  {spec.label()}")
         estimate = api.estimate(specs, args.results, args.group_size)
         print(estimate.line(), file=sys.stderr)
         return 0
@@ -340,10 +390,16 @@ def cmd_tune(args) -> int:
         executor=_executor(args), run_timeout=args.run_timeout)
     for name, path in (outputs or {"markdown": "-"}).items():
         if path == "-":
-            print(rendered[name], end="")
+            emit(rendered[name], end="")
         else:
             err.print(f"wrote the {name} search report to {path}", markup=False)
     best = result.best
+    if best is None and all(t.status == "not run" for t in result.trials):
+        # nothing ran (no configuration, data missing, each run held elsewhere): not a failure
+        # of the strategy, so not exit 1
+        err.print(f"error: nothing ran: {len(result.trials)} trial(s), none with a stored run "
+                  "(its data is missing, or another process holds each run)", markup=False)
+        return 2
     if best is None:
         err.print("no trial has a score (every trial failed or diverged)", markup=False)
         return 1
@@ -373,7 +429,10 @@ def cmd_report(args) -> int:
         err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
     for name, path in outputs.items():
         if path == "-":
-            print(rendered[name])
+            emit(rendered[name])
+        elif name == "html":
+            err.print(f"wrote the HTML leaderboard to {path}: open "
+                      f"{Path(path).resolve().as_uri()} in a browser", markup=False)
         else:
             err.print(f"wrote {name} report to {path}", markup=False)
     for problem in skipped:
@@ -391,7 +450,7 @@ def cmd_compare(args) -> int:
     outputs = {k: getattr(args, k) for k in ("markdown", "html") if getattr(args, k)}
     rendered = api.compare(args.candidate, baselines, args.results, outputs, args.alpha)
     if "markdown" not in outputs or outputs["markdown"] == "-":
-        print(rendered["markdown"])
+        emit(rendered["markdown"])
     for name, path in outputs.items():
         if path != "-":
             err.print(f"wrote {name} comparison to {path}", markup=False)
@@ -403,9 +462,18 @@ def cmd_gate(args) -> int:
     outputs = {"markdown": args.markdown} if args.markdown else {}
     result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha,
                             outputs)
-    print(text)
-    err.print(f"gate: {len(result.regressions)} regression(s) in {len(result.rows)} cell(s)",
-              markup=False)
+    emit(text)
+    for row in result.missing:
+        err.print(f"gate: missing from {args.current}: {row.scenario} / {row.strategy}",
+                  markup=False)
+    if not result.compared:
+        err.print(f"error: gate compared no cell: none of the {len(result.rows)} cell(s) is in "
+                  f"both {args.baseline} and {args.current} with values in the baseline\n"
+                  "  hint: gate stores of the same suite and budget", markup=False)
+    else:
+        err.print(f"gate: {len(result.regressions)} regression(s), {len(result.missing)} "
+                  f"missing, in {len(result.compared)} of {len(result.rows)} cell(s) compared",
+                  markup=False)
     return result.exit_code
 
 
@@ -442,9 +510,13 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(argv)
         handler = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "report": cmd_report,
                    "compare": cmd_compare, "gate": cmd_gate}[args.command]
-        return handler(args)
+        code = handler(args)
+        _flush_stdout()  # a full disk shows here when the output was small
+        return code
     except ClbenchError as exc:
         err.print(f"error: {exc}", markup=False)
+        if isinstance(exc, StdoutError):
+            _silence_stdout()
         return 2
     except KeyboardInterrupt:
         err.print("interrupted: finished runs are saved; run the same command again to resume",
@@ -452,9 +524,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except BrokenPipeError:
         # the reader of stdout left (`clbench report --markdown - | head -1`): not an error;
-        # point stdout at devnull so the interpreter's final flush stays quiet
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 0
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from clbench.errors import ClbenchError, ConfigError, DataError, ResultsError
 from clbench.identity import git_state, run_identity
+from clbench.numbers import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE
 from clbench.registry import Registry
 from clbench.schema import GitState, RunError, RunResult, parse
 from clbench.spec import RunSpec
@@ -362,11 +363,11 @@ class RayExecutor:
     options: ClassVar[tuple[Option, ...]] = (
         Option("--ray-address", "address", str, "auto|HOST:PORT",
                "join a running Ray cluster (default: start a local Ray instance)"),
-        Option("--cpus-per-group", "cpus_per_group", float, "N",
+        Option("--cpus-per-group", "cpus_per_group", POSITIVE, "N",
                "CPUs (and torch threads) per group (default 1)"),
-        Option("--gpus-per-group", "gpus_per_group", float, "N",
+        Option("--gpus-per-group", "gpus_per_group", NON_NEGATIVE, "N",
                "GPUs per group; fractions pack groups on a GPU (default 0)"),
-        Option("--max-retries", "max_retries", int, "N",
+        Option("--max-retries", "max_retries", NON_NEGATIVE_INT, "N",
                "retries of a group whose worker died (default 2)"),
     )
 

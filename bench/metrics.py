@@ -200,6 +200,13 @@ def matrix_metric(key: str) -> MetricDef:
     return METRIC_BY_KEY[key]
 
 
+def defined_for(key: str, n_tasks: int) -> bool:
+    """Whether the accuracy-matrix metric ``key`` is defined on ``n_tasks`` tasks (BWT, FWT
+    and forgetting need two): found on a matrix of that shape, before anything trains."""
+    value = matrix_metric(key).compute(np.full((n_tasks + 1, n_tasks), 0.5))
+    return value is not None and math.isfinite(value)
+
+
 def _finite(value: float | None) -> float | None:
     if value is None or isinstance(value, bool):
         return None

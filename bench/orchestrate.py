@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clbench.errors import ConfigError, DataError
+from clbench.errors import ConfigError, DataError, ResultsError
 from clbench.results import InvalidResultError, ResultsStore
 from clbench.spec import RunSpec
 
@@ -218,6 +218,12 @@ def _claimed(store: ResultsStore, group: list[RunSpec], rerun: bool, summary: Ru
             except Timeout:
                 summary.elsewhere += 1
                 continue
+            except OSError as exc:  # no space or inodes left for the lock file, no permission
+                raise ResultsError(
+                    f"cannot create the lock file of {spec.label()} in {store.root}: "
+                    f"{exc.strerror or exc} (every earlier result is stored)",
+                    hint="free some space (or inodes) there, then run the same command again "
+                         "to resume") from exc
             locks.append(lock)
             if not rerun and store.stored(spec.hash):  # finished elsewhere since planning
                 summary.skipped += 1
@@ -252,6 +258,14 @@ def _record(group: list[RunSpec], outcome, store: ResultsStore, summary: RunSumm
         if result.error is not None:
             summary.failed += 1
             summary.failures.append(f"{result.spec.label()}: {result.error.type}: "
-                                    f"{result.error.message}")
+                                    f"{_first_line(result.error.message)}")
         elif result.status == "diverged":
             summary.diverged += 1
+
+
+def _first_line(message: str, limit: int = 500) -> str:
+    """A stored error message as one summary line (the document keeps all of it)."""
+    lines = message.strip().splitlines() or [""]
+    line = lines[0]
+    more = len(lines) > 1 or len(line) > limit
+    return line[:limit] + (" [...]" if more else "")

@@ -42,6 +42,9 @@ def parse_named(text: str) -> tuple[str, dict[str, str]]:
                 f"cannot read parameter {item!r} in {text!r}",
                 hint="write parameters as NAME:key=value,key=value",
             )
+        if key.strip() in params:  # ambiguous: never "the last one wins"
+            raise ConfigError(f"parameter {key.strip()!r} is given twice in {text!r}",
+                              hint="give each parameter once")
         params[key.strip()] = value.strip()
     return name.strip(), params
 

@@ -9,7 +9,8 @@
   spec supersedes it (and the writer removes it).
 * **Readers take only ``<spec hash>.json``** (20 hex digits), only regular files (a FIFO never
   blocks a report) of at most :data:`MAX_DOCUMENT_BYTES`, and each spec once: a leftover
-  temporary, a lock file or a second copy of a run is never counted.
+  temporary, a lock file or a second copy of a run is never counted. Other visible files (a
+  report saved into the store, notes) are ignored and listed in ``LoadedResults.ignored``.
 * **One run, one writer.** Before running, a process takes the run's lock (``.<hash>.lock``,
   an ``fcntl`` lock through the ``filelock`` package); a run whose lock another process holds
   is left to it. The kernel releases the lock when its process dies, even by SIGKILL, so a lock
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clbench import files
 from clbench.errors import ConfigError, ResultsError
 from clbench.schema import RunResult, parse, validate
 
@@ -92,6 +94,9 @@ class LoadedResults:
     runs: list[RunResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: what is wrong"
     not_run: list[NotRun] = field(default_factory=list)  # missing data, no result since
+    # visible files not named like a result (a report.json saved into the store, notes): not
+    # results, so not problems either; readers mention them once
+    ignored: list[Path] = field(default_factory=list)
 
 
 def _alive(pid: int) -> bool:
@@ -107,32 +112,22 @@ def _alive(pid: int) -> bool:
 def write_atomically(folder: Path, target: Path, text: str) -> None:
     """``text`` into ``target`` through a fsynced temporary in ``folder`` (``.tmp-<pid>-*``,
     removed by a later writer if this process dies) and a rename: a reader sees the old file
-    or all of the new one, never a part. The file gets the permissions an ordinary write would
-    (mkstemp makes 0600) and the text's own line ends (CSV: CRLF). Raises OSError."""
+    or all of the new one, never a part. The document follows the umask (a store shared by a
+    group stays readable by it). Raises OSError."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=".json")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomically(target, text, prefix=f".tmp-{os.getpid()}-", suffix=".json")
 
 
 def write_output(path: str | Path, text: str) -> None:
-    """A report (or any output file) written atomically: a full disk leaves the old file (or
-    none), never a part. ``-`` writes nothing: the caller prints the text."""
+    """A report (or any output file) as :func:`clbench.files.write_output` writes it: a regular
+    file atomically (a full disk leaves the old file, or none, never a part), a device or FIFO
+    straight into it, a symlink's target through the link. ``-`` writes nothing: the caller
+    prints the text."""
     if str(path) == "-":
         return
     target = Path(path)
     try:
-        write_atomically(target.parent, target, text)
+        files.write_output(target, text)
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror or exc}",
                           hint="choose a writable path with free space") from exc
@@ -329,10 +324,9 @@ class ResultsStore:
                 hint="run `clbench run ...` first, or point --results at a results directory",
             )
         out = LoadedResults()
-        for path in self._entries(STRAY_NAME):  # said, not silently passed over
+        for path in self._entries(STRAY_NAME):  # mentioned, not silently passed over
             if not DOCUMENT_NAME.match(path.name):
-                out.problems.append(f"{path}: not read: a result file is named by its spec "
-                                    "hash (20 hex digits).json")
+                out.ignored.append(path)
         by_spec: dict[str, tuple[tuple[bool, str], RunResult]] = {}
         for path in self._entries(DOCUMENT_NAME):
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 import time
 import traceback
 from collections import defaultdict
@@ -258,18 +259,48 @@ def measure_group(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
     try:
         _train_and_evaluate(specs, ctx, m, progress)
     except ClbenchError:
-        raise  # bad input: nothing was measured, nothing is stored
-    except (Exception, SystemExit) as exc:  # sys.exit in a strategy fails its run, not the suite
-        message = f"the strategy called sys.exit({exc.code!r})" \
-            if isinstance(exc, SystemExit) else str(exc)
-        m.error = RunError(type=type(exc).__name__, message=message,
-                           traceback=traceback.format_exc(limit=20))
+        if m.setup_time is None:
+            raise  # bad input found while setting up: nothing was measured, nothing is stored
+        m.error = _run_error(specs)  # a strategy's own ConfigError while training: its failure
+    except (Exception, SystemExit):  # sys.exit in a strategy fails its run, not the suite
+        m.error = _run_error(specs)
     _sync(ctx.device)
     m.wall_time = time.perf_counter() - m.t_start
     m.finished_at = _now()
     m.peak_host_bytes = _host_peak_bytes()
     if ctx.device.type == "cuda":
         m.peak_device_bytes = torch.cuda.max_memory_allocated(ctx.device)
+
+
+MAX_ERROR_CHARS = 64 * 1024  # of a stored message or traceback: a result stays a few KiB
+
+
+def _capped(text: str) -> str:
+    """``text``, cut to :data:`MAX_ERROR_CHARS` with a note of how much was cut (a 70 MB
+    exception message would make a document too large to report)."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    cut = len(text) - MAX_ERROR_CHARS
+    return f"{text[:MAX_ERROR_CHARS]}\n[... {cut:,} more characters cut by clbench]"
+
+
+def _run_error(specs: list[RunSpec]) -> RunError:
+    """The exception being handled as the run's error. The strategy's exception is untrusted:
+    its ``__str__`` may itself raise, which must not abort the suite."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, SystemExit):
+        message = f"the strategy called sys.exit({exc.code!r})"
+    else:
+        try:
+            message = str(exc)
+        except Exception as inner:  # noqa: BLE001 - any failure of a plugin's __str__
+            message = (f"<the {type(exc).__name__} raised by {specs[0].strategy} could not "
+                       f"be turned into text: its __str__ raised {type(inner).__name__}>")
+    try:
+        trace = traceback.format_exc(limit=20)
+    except Exception:  # noqa: BLE001
+        trace = "<traceback unavailable>"
+    return RunError(type=type(exc).__name__, message=_capped(message), traceback=_capped(trace))
 
 
 def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,

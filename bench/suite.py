@@ -67,6 +67,10 @@ def load_suite(name_or_path: str) -> Suite:
         name = name_or_path
     else:
         path = Path(name_or_path)
+        if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+            raise ConfigError(f"suite {name_or_path!r} is not a regular file",
+                              hint="give a TOML file, or a built-in suite: "
+                                   f"{', '.join(sorted(builtins))}")
         if not path.is_file():
             raise ConfigError(
                 f"no suite named {name_or_path!r} and no such file",

@@ -95,6 +95,9 @@ def parse_space(strategy: str, items: Sequence[str]) -> list[Dimension]:
             dims.append(Dimension(name, low=low, high=high, log=log, integer=integer))
         else:
             values = tuple(v.strip() for v in spec.split(",") if v.strip())
+            if not values:
+                raise ConfigError(f"no values to search for {name!r}: {spec!r}",
+                                  hint="write NAME=a,b,c")
             dims.append(Dimension(name, values=values))
     return dims
 
@@ -248,6 +251,34 @@ def _score(store: ResultsStore, specs: list[RunSpec], metric: str) -> tuple[list
     return scores, status
 
 
+MAX_GRID = 100_000  # configurations of a grid search listed at once (each trains a run)
+
+
+def _grid_size(dims: Sequence[Dimension]) -> int:
+    return math.prod(len(d.values) for d in dims if d.values is not None)
+
+
+def _check_before_training(scenario, strategy, fixed, dims, seeds, budget, validation,
+                           metric) -> None:
+    """ConfigError for what a trial would refuse, before the first one trains: a bad value
+    anywhere in a ``--space`` list (each one checked alone), or a metric undefined on the
+    scenario's task count (BWT with one task)."""
+    from clbench.metrics import defined_for
+    from clbench.spec import make_scenario
+
+    specs = make_specs(scenario, (strategy, dict(fixed)), seeds, budget, validation)
+    for d in dims:
+        for value in d.values or ():
+            make_specs(scenario, (strategy, {**fixed, d.name: value}), seeds, budget,
+                       validation)
+    n_tasks = make_scenario(specs[0].scenario, dict(specs[0].scenario_params)) \
+        .info(seeds[0]).n_tasks
+    if not defined_for(metric, n_tasks):
+        raise ConfigError(f"metric {metric!r} is undefined on {scenario!r}: it has {n_tasks} "
+                          "task(s)", hint="tune on acc or learning_accuracy, or on a scenario "
+                          "of at least 2 tasks")
+
+
 def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "grid",
          trials: int | None = None, seeds: str | Sequence[int] = (0,), budget: str = "default",
          validation: float = DEFAULT_VALIDATION, metric: str = "acc", search_seed: int = 0,
@@ -273,6 +304,12 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
         raise ConfigError(f"{', '.join(clash)} both fixed and searched", hint="give it once")
     if sampler != "grid" and (trials is None or trials < 1):
         raise ConfigError(f"the {sampler} sampler needs --trials N (N >= 1)")
+    _check_before_training(scenario, st_name, fixed, dims, seed_list, budget, validation,
+                           metric)
+    if sampler == "grid" and trials is None and _grid_size(dims) > MAX_GRID:
+        raise ConfigError(f"the grid has {_grid_size(dims):,} configurations, more than "
+                          f"{MAX_GRID:,}", hint="give fewer values, --trials N (its first N), "
+                          "or --sampler random/tpe")
     store = ResultsStore(results)
     # checks the names and the number of tasks before any trial runs
     tasks = make_specs(scenario, (st_name, fixed), seed_list[:1], budget, validation,

@@ -100,6 +100,12 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = ()) -> C
         known = sorted({c.label for t in lb.scenarios for c in t.cells})
         raise ConfigError(f"no runs of candidate {candidate!r} in the results",
                           hint=f"strategies in the results: {', '.join(known) or 'none'}")
+    names = {n for t in lb.scenarios for c in t.cells for n in (c.label, c.strategy)}
+    unknown = [b for b in baselines if b not in names]
+    if unknown:
+        known = sorted({c.label for t in lb.scenarios for c in t.cells})
+        raise ConfigError(f"no runs of baseline(s) {', '.join(map(repr, unknown))} in the "
+                          "results", hint=f"strategies in the results: {', '.join(known)}")
     seen: set[str] = set()
     scenarios = []
     for table, cand in found:
@@ -136,7 +142,16 @@ def _p(v: float | None) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
 
 
+def check_alpha(alpha: Any) -> float:
+    """A significance level: a finite number in (0, 1); ConfigError otherwise (NaN too)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must be a number in (0, 1), got {alpha!r}",
+                          hint="a significance level, e.g. 0.05")
+    return float(alpha)
+
+
 def comparison_view(cmp: Comparison, alpha: float = 0.05) -> dict[str, Any]:
+    alpha = check_alpha(alpha)
     scenarios = []
     for sc in cmp.scenarios:
         rows = []
@@ -200,8 +215,26 @@ class GateResult:
         return [r for r in self.rows if r.verdict == "regression"]
 
     @property
+    def missing(self) -> list[GateRow]:
+        """Baseline cells the current store lacks: a fault, never a silent pass."""
+        return [r for r in self.rows if r.verdict == "missing"]
+
+    @property
+    def compared(self) -> list[GateRow]:
+        """Cells present on both sides, with values in the baseline."""
+        return [r for r in self.rows if r.verdict not in ("missing", "new")]
+
+    @property
+    def failures(self) -> list[GateRow]:
+        return [r for r in self.rows if r.verdict in ("regression", "missing")]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.regressions else 0
+        """2 when no cell was compared (nothing to gate on: e.g. stores of other budgets);
+        else 1 when a cell regressed or a baseline cell is missing now; else 0."""
+        if not self.compared:
+            return 2
+        return 1 if self.failures else 0
 
 
 def _version_order(v: str) -> int:
@@ -242,8 +275,7 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
         raise ConfigError(f"cannot gate on metric {metric!r}", hint=exc.hint) from None
     if not (isinstance(max_drop, (int, float)) and max_drop >= 0 and math.isfinite(max_drop)):
         raise ConfigError(f"--max-drop must be a non-negative number, got {max_drop!r}")
-    if not (0 < alpha < 1):
-        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
     higher = METRIC_BY_KEY[metric].higher_is_better
     old, new = _cells_by_match_key(baseline), _cells_by_match_key(current)
     rows: list[GateRow] = []
@@ -253,7 +285,8 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
         if key not in new:
             rows.append(GateRow(scenario, cell.label, _mean(_values(cell, metric)), None, None,
                                 None, len(_values(cell, metric)), 0, "missing",
-                                "not in the current results"))
+                                "not in the current results: a baseline cell must not "
+                                "vanish"))
             continue
         if key not in old:
             v = _values(new[key][1], metric)
@@ -292,8 +325,8 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
                 f"current cell incomplete ({new[key][1].n_ok}/{new[key][1].n_total} seeds)"
         rows.append(GateRow(scenario, cell.label, ma, mb, change, p, len(a), len(b), verdict,
                             note, versions))
-    # regressions first (what a nightly reader looks for), then the rest in table order
-    rows.sort(key=lambda r: r.verdict != "regression")
+    # failures first (what a nightly reader looks for), then the rest in table order
+    rows.sort(key=lambda r: r.verdict not in ("regression", "missing"))
     return GateResult(metric, float(max_drop), float(alpha), rows)
 
 

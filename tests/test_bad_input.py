@@ -68,9 +68,10 @@ NAMES = {
     "unsupported backbone": (["--scenario", "split-cifar10:setting=task", "--strategy",
                               "net2net"], ["cannot run 'net2net'", "mlp backbone"]),
     "nothing to run": ([*DIGITS], ["nothing to run", "--strategy"]),
-    "group size 0": ([*DIGITS, *NAIVE, "--group-size", "0"], ["group size must be at least 1"]),
-    "group size negative": ([*DIGITS, *NAIVE, "--group-size", "-3"],
-                            ["group size must be at least 1"]),
+    "group size 0": ([*DIGITS, *NAIVE, "--group-size", "0"],
+                     ["argument --group-size: must be an integer >= 1"]),
+    "group size negative": ([*DIGITS, *NAIVE, "--group-size=-3"],
+                            ["argument --group-size: must be an integer >= 1"]),
 }
 
 # --- parameters -------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_suite_files(content, words, tmp_path, capsys):
 
 def test_suite_that_is_a_directory(tmp_path, capsys):
     code, out, err = clbench(capsys, *RUN, "--suite", tmp_path, "--dry-run")
-    assert_clear(code, 2, out, err, ["no suite named", "no such file"])
+    assert_clear(code, 2, out, err, [f"suite {str(tmp_path)!r} is not a regular file"])
 
 
 # --- plugins at planning time -----------------------------------------------------------------

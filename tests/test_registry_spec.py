@@ -227,5 +227,5 @@ def test_builtin_suites_expand():
                                            "permuted-mnist", "split-cifar10", "split-cifar100"}
     assert {s.strategy for s in specs} >= {"naive", "joint"}
     assert all(s.budget == "smoke" for s in specs)
-    assert len(load_suite("demo").expand(seeds=[7])) == 3 * 2
+    assert len(load_suite("demo").expand(seeds=[7])) == 8 + 7  # pnn: task setting only
     assert load_suite("standard").expand()[0].budget == "paper"

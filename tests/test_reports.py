@@ -522,6 +522,24 @@ def test_gate_single_seed_drop_counts_and_says_so(capsys, tmp_path):
     assert code == 0, out
 
 
+def test_gate_fails_on_baseline_cells_missing_now_and_names_them(capsys, tmp_path):
+    old = {("s1", "naive"): STEADY, ("s1", "joint"): STEADY, ("s2", "ewc"): STEADY}
+    code, out, err = run_gate(capsys, tmp_path, old, {("s1", "naive"): STEADY})
+    assert code == 1, out + err
+    assert "FAIL" in out and "**missing**" in out
+    assert "s1 [task] v1, budget smoke / joint" in err and "s2 [task] v1, budget smoke / ewc" in err
+    assert "2 missing" in err and "1 of 3 cell(s) compared" in err
+
+
+def test_gate_that_compares_nothing_exits_2(capsys, tmp_path):
+    # stores of other cells (as of another budget): nothing matches, nothing passes
+    code, out, err = run_gate(capsys, tmp_path, {("s1", "naive"): STEADY},
+                              {("s9", "naive"): STEADY})
+    assert code == 2, out + err
+    assert "NOTHING COMPARED" in out and "PASS" not in out
+    assert "error: gate compared no cell" in " ".join(err.split())
+
+
 def test_gate_lower_is_better_metric_and_thresholds(tmp_path):
     base = write_store(tmp_path / "o", {("s", "x"): STEADY})
     same = aggregate(ResultsStore(base).load().runs, **FROZEN)
@@ -538,14 +556,15 @@ def test_gate_bad_input_exits_2(capsys, tmp_path):
     for args in (["--baseline", tmp_path / "missing", "--current", good],
                  ["--baseline", good, "--current", empty],
                  ["--baseline", good, "--current", good, "--metric", "speed"],
-                 ["--baseline", good, "--current", good, "--alpha", "1.5"],
-                 ["--baseline", good, "--current", good, "--max-drop", "-1"]):
+                 ):
         code, out, err = clbench(capsys, "gate", *args)
         assert code == 2, (args, out, err)
         assert err.startswith("error: ") and "Traceback" not in err
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["gate", "--baseline", str(good), "--current", str(good), "--max-drop", "x"])
-    assert exc.value.code == 2
+    for option, value in (("--max-drop", "x"), ("--alpha", "1.5"), ("--max-drop", "-1")):
+        with pytest.raises(SystemExit) as exc:  # argparse's check (tests/test_faults.py)
+            cli.main(["gate", "--baseline", str(good), "--current", str(good),
+                      f"{option}={value}"])
+        assert exc.value.code == 2
 
 
 def test_ranks_and_t_quantiles_match_scipy_stats():

@@ -121,7 +121,7 @@ def test_a_report_onto_a_full_disk_leaves_the_old_file(tmp_path, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("clbench.results.os.fsync", full)
+    monkeypatch.setattr("clbench.files.os.fsync", full)
     with pytest.raises(api.ConfigError, match="No space left"):
         api.report(REPO / "tests" / "golden" / "results", {"markdown": target})
     assert target.read_text() == "yesterday's board\n"

@@ -34,3 +34,42 @@ def test_workflow_parses_and_has_the_shape_of_one(path):
                 f"{name} step {i} ({step.get('name')!r}) needs exactly one of run/uses"
             if "run" in step:
                 assert isinstance(step["run"], str) and step["run"].strip()
+
+
+NIGHTLY = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "nightly.yml"
+MAIN_AVALANCHE = {"avalanche.naive", "avalanche.ewc", "avalanche.si", "avalanche.lwf",
+                  "avalanche.replay", "avalanche.agem", "avalanche.der"}
+
+
+def _default_suite() -> str:
+    import re
+
+    doc = yaml.safe_load(NIGHTLY.read_text())
+    (default,) = re.findall(r"\|\|\s*'([^']+)'", doc["env"]["SUITE"])
+    trigger = doc.get("on", doc.get(True))
+    assert trigger["workflow_dispatch"]["inputs"]["suite"]["default"] == default
+    return default
+
+
+def test_the_nightly_default_suite_runs_every_native_strategy_and_the_main_avalanche_ones():
+    """A regression in any registered strategy must be caught by the nightly job: each native
+    strategy (a new one too) runs in at least one scenario of the workflow's default suite."""
+    from clbench.registry import STRATEGIES
+    from clbench.suite import load_suite
+
+    suite = load_suite(_default_suite())
+    ran = {spec.strategy for spec in suite.expand()}
+    # registered by clbench itself (a plugin used by path registers under "module:Class")
+    native = {name for name, cls in STRATEGIES.items()
+              if "." not in name and ":" not in name
+              and cls.__module__.startswith("clbench.strategies.")}
+    assert native and native <= ran, f"not in the nightly suite: {sorted(native - ran)}"
+    assert MAIN_AVALANCHE <= ran, sorted(MAIN_AVALANCHE - ran)
+
+
+def test_the_nightly_job_installs_cpu_torch_wheels_and_the_avalanche_extra():
+    doc = yaml.safe_load(NIGHTLY.read_text())
+    steps = [s for job in doc["jobs"].values() for s in job["steps"]]
+    install = next(s["run"] for s in steps if s.get("name") == "Install")
+    assert "--index-url https://download.pytorch.org/whl/cpu" in install
+    assert ".[avalanche]" in install
