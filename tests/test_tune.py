@@ -172,7 +172,7 @@ def test_the_cli_reports_a_bad_search_with_exit_2(tmp_path, capsys):
     assert code == 2
     assert "has no parameter 'lrr'" in capsys.readouterr().err
     code = cli.main(["tune", "--scenario", "split-digits", "--strategy", "naive",
-                     "--space", "lr=0.1", "--tasks", "1", "--results", str(tmp_path)])
+                     "--space", "lr=0.1", "--tune-tasks", "1", "--results", str(tmp_path)])
     assert code == 2 and "tasks must be 0 or at least 2" in capsys.readouterr().err
 
 
