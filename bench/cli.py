@@ -12,6 +12,7 @@ interrupted
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -114,18 +115,21 @@ class StdoutError(ClbenchError):
 def emit(text: str = "", end: str = "\n") -> None:
     """``print`` to stdout; StdoutError when stdout cannot take it (a reader that left is a
     BrokenPipeError, handled by :func:`main`)."""
-    try:
+    with _stdout_errors():
         print(text, end=end)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}",
-                          hint="redirect it to a file on a disk with free space") from exc
 
 
 def _flush_stdout() -> None:
-    try:
+    with _stdout_errors():
         sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _stdout_errors():
+    """An OSError writing stdout (a full disk) as StdoutError; a reader that left stays a
+    BrokenPipeError, handled by :func:`main`."""
+    try:
+        yield
     except BrokenPipeError:
         raise
     except OSError as exc:

@@ -283,21 +283,29 @@ def _row(item: object, where: str) -> ReferenceTarget:
     return row
 
 
-def load_targets(path: str | Path | None = None) -> list[ReferenceTarget]:
-    """The reference table (the built-in one by default); raises ConfigError naming the row."""
+def read_table(path: str | Path | None, builtin: str) -> tuple[dict[str, Any], str]:
+    """A TOML table of clbench's (``bench/<builtin>`` by default, else ``path``) and its name
+    for messages; ConfigError when it is not valid TOML."""
     if path is None:
-        text = (resources.files("clbench") / "reference.toml").read_text()
-        origin = "bench/reference.toml"
+        text, origin = (resources.files("clbench") / builtin).read_text(), f"bench/{builtin}"
     else:
         text, origin = Path(path).read_text(), str(path)
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text), origin
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}") from None
-    rows = [_row(item, f"{origin} target {i + 1}") for i, item in
-            enumerate(doc.get("target", []))]
-    ids = [r.id for r in rows]
+
+
+def check_unique_ids(ids: Sequence[str], origin: str, what: str) -> None:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ConfigError(f"{origin}: duplicate target ids {', '.join(duplicates)}")
+        raise ConfigError(f"{origin}: duplicate {what} ids {', '.join(duplicates)}")
+
+
+def load_targets(path: str | Path | None = None) -> list[ReferenceTarget]:
+    """The reference table (the built-in one by default); raises ConfigError naming the row."""
+    doc, origin = read_table(path, "reference.toml")
+    rows = [_row(item, f"{origin} target {i + 1}") for i, item in
+            enumerate(doc.get("target", []))]
+    check_unique_ids([r.id for r in rows], origin, "target")
     return rows

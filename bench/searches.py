@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from clbench.errors import ClbenchError, ConfigError
 from clbench.metrics import matrix_metric
 from clbench.params import parse_named
+from clbench.reference import check_unique_ids, read_table
 from clbench.registry import STRATEGIES
 from clbench.results import ResultsStore, write_atomically
 from clbench.spec import make_specs, parse_seeds
@@ -78,15 +77,7 @@ def _required() -> set[str]:
 
 
 def load_searches(path: str | Path | None = None) -> list[Search]:
-    if path is None:
-        text, origin = (resources.files("clbench") / "searches.toml").read_text(), \
-            "bench/searches.toml"
-    else:
-        text, origin = Path(path).read_text(), str(path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid TOML: {exc}") from None
+    doc, origin = read_table(path, "searches.toml")
     known, required = {f.name for f in fields(Search)}, _required()
     out = []
     for i, item in enumerate(doc.get("search", [])):
@@ -106,10 +97,7 @@ def load_searches(path: str | Path | None = None) -> list[Search]:
         except ConfigError as exc:
             raise ConfigError(f"{where} ({search.id}): {exc.message}", hint=exc.hint) from None
         out.append(search)
-    ids = [s.id for s in out]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise ConfigError(f"{origin}: duplicate search ids {', '.join(dup)}")
+    check_unique_ids([s.id for s in out], origin, "search")
     return out
 
 

@@ -9,8 +9,7 @@ checked with ``--dry-run`` as well as a real run: nothing is written either way.
 from __future__ import annotations
 
 import pytest
-
-from clbench import cli
+from cli_run import clbench
 
 RUN = ["run", "--budget", "smoke", "--device", "cpu"]
 DIGITS = ["--scenario", "split-digits"]
@@ -18,14 +17,6 @@ NAIVE = ["--strategy", "naive"]
 BIG = "9" * 5000
 
 
-def clbench(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:  # argparse's own usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def flat(text: str) -> str:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cli_run import clbench
 
 from clbench import cli, numbers
 
@@ -19,14 +20,6 @@ TESTS_DIR = Path(__file__).parent
 GOLDEN = TESTS_DIR / "golden" / "results"
 
 
-def clbench(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:  # argparse's own usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- output paths that are not regular files: written into, never replaced ---------------------
