@@ -269,7 +269,9 @@ def render(rows: Sequence[ReferenceTarget], outcomes: Sequence[RowOutcome]) -> s
         "",
         f"**Cost.** Rows over {GPU_MINUTES} minutes for 3 seeds on the 2-core development CPU "
         "are marked for a GPU and listed as not run here on a CPU. Rows over "
-        f"{ONE_SEED_MINUTES} minutes train one seed per group, so each finished seed is kept.",
+        f"{ONE_SEED_MINUTES} minutes train one seed per group, so each finished seed is kept. "
+        "`reference/gpu-rows.sh` runs the GPU rows on a lent GPU machine, cheapest first, "
+        "within a time limit, and brings back the new documents (its header says how).",
         "",
         "Only runs at the current component versions count; runs at other versions are listed "
         "as stale.",
