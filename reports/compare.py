@@ -392,26 +392,25 @@ def gate(baseline: Leaderboard, current: Leaderboard, metric: str = "acc",
             row.note = f"current cell incomplete ({new[key][1].n_ok}/{new[key][1].n_total} seeds)"
     family_size = adjust_results([r for _, r, _ in tested], adjust)
     for row, result, _ in tested:
-        row.p_adjusted = p = result.p_adjusted
-        change, note = row.change, ""
-        if -change > max_drop + 1e-12:
-            if p is None:
-                verdict = "regression"
-                note = "fewer than 2 seeds on one side: the drop beyond the threshold counts"
-            elif p < alpha:
-                verdict = "regression"
-            else:
-                verdict = "not significant"
-        elif change > max_drop + 1e-12 and (p is None or p < alpha):
-            verdict = "improvement"
-        else:
-            verdict = "within threshold" if abs(change) <= max_drop + 1e-12 \
-                else "not significant"
-        row.verdict = verdict
+        row.p_adjusted = result.p_adjusted
+        row.verdict = verdict(row.change, result.p_adjusted, max_drop, alpha)
+        note = ("fewer than 2 seeds on one side: the drop beyond the threshold counts"
+                if row.verdict == "regression" and result.p_adjusted is None else "")
         row.note = "; ".join(n for n in (note, row.note) if n)
     # failures first (what a nightly reader looks for), then the rest in table order
     rows.sort(key=lambda r: r.verdict not in ("regression", "missing"))
     return GateResult(metric, float(max_drop), float(alpha), rows, adjust, family_size)
+
+
+def verdict(change: float, p: float | None, max_drop: float, alpha: float) -> str:
+    """The gate's verdict on a cell whose metric moved by ``change`` (positive: better) with
+    the (adjusted) p-value ``p`` (None: fewer than 2 seeds on a side, the change counts on its
+    own)."""
+    if -change > max_drop + 1e-12:
+        return "regression" if p is None or p < alpha else "not significant"
+    if change > max_drop + 1e-12 and (p is None or p < alpha):
+        return "improvement"
+    return "within threshold" if abs(change) <= max_drop + 1e-12 else "not significant"
 
 
 def _mean(values: Sequence[float]) -> float | None:
