@@ -137,10 +137,10 @@ def test_paired_only_when_the_seeds_agree_else_welch_said():
 def test_gate_false_alarm_rate_at_most_nominal_in_simulation():
     from clbench.reports.false_alarms import simulate
 
-    cells = [[0.5, 0.6, 0.7], [0.80, 0.82, 0.79], [0.31, 0.35, 0.30, 0.33]] * 4
-    raw = simulate(cells, nights=150, seeds=5, max_drop=0.0, adjust="none", rng_seed=1)
+    cells = [[0.5, 0.6, 0.7], [0.80, 0.82, 0.79], [0.31, 0.35, 0.30, 0.33]] * 2
+    raw = simulate(cells, nights=80, seeds=5, max_drop=0.0, adjust="none", rng_seed=1)
     # one-sided false alarms of a two-sided level-0.05 test: about 0.025 per cell
-    assert 0.01 < raw.per_cell < 0.04, raw
-    holm = simulate(cells, nights=150, seeds=5, max_drop=0.0, adjust="holm", rng_seed=1)
-    assert holm.per_night <= 0.05 + 0.03, holm  # family-wise, with simulation error
+    assert 0.005 < raw.per_cell < 0.05, raw
+    holm = simulate(cells, nights=80, seeds=5, max_drop=0.0, adjust="holm", rng_seed=1)
+    assert holm.per_night <= 0.05 + 0.05, holm  # family-wise, with simulation error
     assert raw.per_night > holm.per_night
