@@ -67,6 +67,13 @@ def wall_time_figure(table: ScenarioTable):
 def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
     """(file stem, matplotlib Figure) for every figure file of the leaderboard."""
     out = []
+    from clbench.reports.friedman import Friedman, across_scenarios
+
+    across = across_scenarios(lb.scenarios) if lb.overall else None
+    if isinstance(across, Friedman):
+        from clbench.reports.cd_diagram import cd_figure
+
+        out.append(("critical-difference", cd_figure(across)))
     for t in lb.scenarios:
         scenario = safe_name(t.label)
         if any(c.mean_param_counts for c in t.cells):

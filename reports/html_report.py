@@ -81,6 +81,24 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
     return view, sort_rows
 
 
+def across_view(lb: Leaderboard) -> dict[str, Any] | None:
+    """The Friedman test over the scenarios with its critical-difference diagram, or why there
+    is none (None without an overall ranking)."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if not lb.overall:
+        return None
+    result = across_scenarios(lb.scenarios)
+    if isinstance(result, NotTested):
+        return {"text": result.reason + ".", "diagram": None}
+    from clbench.reports.cd_diagram import cd_figure
+
+    return {"text": result.summary(),
+            "diagram": drawing.figure_svg(cd_figure(result), "cd-diagram",
+                                          "Critical-difference diagram of the mean ranks",
+                                          "chart cd-diagram")}
+
+
 def render_html(lb: Leaderboard) -> str:
     tables, sort_data = [], {}
     for i, t in enumerate(lb.scenarios):
@@ -94,6 +112,7 @@ def render_html(lb: Leaderboard) -> str:
                          for r in lb.runs]
     return environment().get_template("leaderboard.html").render(
         lb=lb, tables=tables, data={"tables": sort_data}, meta_rows=meta_rows(lb.metadata),
+        across=across_view(lb),
         definitions=metric_definitions(lb),
         na_notes=[m.undefined_note for m in lb.metric_defs if m.undefined_note],
         metric_defs=lb.metric_defs,

@@ -85,10 +85,21 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def across_text(lb: Leaderboard) -> str:
+    """The Friedman test and its post-hoc over the scenarios, or why there is none."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if not lb.overall:
+        return ""
+    result = across_scenarios(lb.scenarios)
+    return result.reason + "." if isinstance(result, NotTested) else result.summary()
+
+
 def render_markdown(lb: Leaderboard) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in lb.metadata.get("run_statuses", {}).items())
     return markdown_environment().get_template("leaderboard.md").render(
         meta=lb.metadata, statuses=statuses, overall=lb.overall,
+        across=across_text(lb),
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
         problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
         not_run=lb.not_run,
