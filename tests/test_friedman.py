@@ -51,3 +51,44 @@ def test_demsar_worked_example():
 def test_too_few_scenarios_or_strategies_says_so():
     assert isinstance(across_scenarios([]), NotTested)
     assert "too few scenarios" in across_scenarios([]).reason
+
+
+def _make():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "golden" / "make_results.py"
+    spec = importlib.util.spec_from_file_location("golden_make_results", path)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    return make
+
+
+def _docs(n_scenarios: int, names=("joint", "replay", "naive")):
+    make = _make()
+    accs = {"joint": 0.9, "replay": 0.8, "naive": 0.5, "ewc": 0.6}
+    return [make.run_result(f"s{k}", "task", {"setting": "task"}, name, {}, seed, "smoke",
+                            [[0.5, 0.5], [accs[name], 0.5], [accs[name], accs[name]]],
+                            group_seeds=range(2))
+            for k in range(n_scenarios) for name in names for seed in range(2)]
+
+
+def test_leaderboard_friedman_figures_and_what_is_left_out(tmp_path):
+    from clbench.reports.figures import write_figures
+    from clbench.reports.json_report import across_json
+    from clbench.reports.tables import aggregate
+
+    # ewc ran in one scenario only: left out, and named
+    lb = aggregate(_docs(3) + _docs(1, ("ewc",)))
+    r = across_scenarios(lb.scenarios)
+    assert r.methods == ["joint", "replay", "naive"] and r.mean_ranks == [1.0, 2.0, 3.0]
+    assert r.left_out == ["ewc"] and "left out: ewc" in r.summary()
+    # k = 3, N = 3, identical rankings: chi2_F = N (k - 1) = 6, F_F undefined
+    assert abs(r.chi2 - 6.0) < 1e-12 and r.f_stat is None
+    assert across_json(lb)["critical_difference"] == r.cd
+    written = {p.name for p in write_figures(lb, tmp_path)}
+    assert {"critical-difference.svg", "critical-difference.pdf"} <= written
+    few = across_scenarios(aggregate(_docs(2)).scenarios)
+    assert isinstance(few, NotTested) and "2 with ranked strategies" in few.reason
+    few = across_scenarios(aggregate(_docs(3, ("joint", "naive"))).scenarios)
+    assert isinstance(few, NotTested) and "too few strategies" in few.reason

@@ -118,3 +118,44 @@ def test_charts_render(page_report):
     assert box and box["width"] > 0 and box["height"] > 0
     legend = page.locator("svg.chart text", has_text="(same values as naive)")
     assert legend.count() >= 1 and legend.first.is_visible()
+
+
+def _ranked_store_docs():
+    """Four strategies (one named like a script) ranked in each of four scenarios."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("golden_make_results",
+                                                  GOLDEN / "make_results.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    accs = {"joint": 0.9, "replay": 0.8, "naive": 0.5, XSS: 0.6}
+    return [make.run_result(f"s{k}", "task", {"setting": "task"}, name, {}, seed, "smoke",
+                            [[0.5, 0.5], [a, 0.5], [a - 0.01 * k, a + 0.01 * seed]])
+            for k in range(4) for name, a in accs.items() for seed in range(3)]
+
+
+def test_critical_difference_diagram_is_drawn(tmp_path):
+    path = tmp_path / "leaderboard.html"
+    path.write_text(render_html(aggregate(_ranked_store_docs(),
+                                          generated_at="2026-01-02T03:04:05Z")))
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            dialogs = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
+                       else r.abort())
+            page.goto(path.as_uri())
+            assert "Friedman test over 4 scenarios and 4 strategies" in \
+                page.locator("#across p").inner_text()
+            diagram = page.locator("#across svg.cd-diagram")
+            assert diagram.count() == 1 and diagram.is_visible()
+            box = diagram.bounding_box()
+            assert box["width"] > 200 and box["height"] > 60
+            texts = diagram.locator("text").all_text_contents()
+            assert any(t.startswith("CD = ") for t in texts), texts
+            assert any("joint (1.00)" in t for t in texts), texts
+            assert any(XSS in t for t in texts) and dialogs == []
+        finally:
+            browser.close()
