@@ -93,6 +93,7 @@ class Comparison:
     test: str = "paired-t"  # the test asked for (a cell whose seeds differ falls back to Welch)
     adjust: str = "holm"
     family_size: int = 0  # the tests with a p-value: one family, adjusted together
+    across: str = ""  # the Friedman test over the scenarios, Holm against the candidate
 
     @property
     def deltas(self) -> list[Delta]:
@@ -162,7 +163,20 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = (),
     cmp = Comparison(candidate, scenarios, lb.metadata, missing, test, adjust)
     cmp.family_size = adjust_results([d.result for d in cmp.deltas if d.result is not None],
                                      adjust)
+    cmp.across = _across(lb, {cand.label for _, cand in found})
     return cmp
+
+
+def _across(lb: Leaderboard, labels: set[str]) -> str:
+    """Demšar's procedure over the scenarios with the candidate as the control (its own family:
+    Holm over the candidate's comparisons with each strategy), or why there is none."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if len(labels) != 1:
+        return ("no Friedman test against the candidate: it has several configurations ("
+                + ", ".join(sorted(labels)) + ")")
+    result = across_scenarios(lb.scenarios, control=next(iter(labels)))
+    return result.reason if isinstance(result, NotTested) else result.summary()
 
 
 def _f(v: float | None, signed: bool = False) -> str:
@@ -238,7 +252,8 @@ def comparison_view(cmp: Comparison, alpha: float = 0.05) -> dict[str, Any]:
                        "d: the difference of the means over the root mean square of the two "
                        "sds (Cohen's d)"),
             "fallbacks": cmp.fallbacks, "fallback": FALLBACK,
-            "alpha": alpha, "missing": cmp.missing, "meta": cmp.metadata}
+            "alpha": alpha, "missing": cmp.missing, "meta": cmp.metadata,
+            "across": cmp.across}
 
 
 def render_comparison_markdown(cmp: Comparison, alpha: float = 0.05) -> str:
