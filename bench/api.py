@@ -151,13 +151,15 @@ def prepare(
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
            generated_at: str | None = None, metadata: dict[str, Any] | None = None,
            warn: Callable[[str], None] | None = None,
-           skipped: Callable[[str], None] | None = None) -> dict[str, str]:
+           skipped: Callable[[str], None] | None = None, table: Any = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
     ``generated_at`` and ``metadata`` freeze the report date and metadata entries (every
     reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
     per stale cell (results of other versions than the current ones, not in the tables),
-    ``skipped`` with one line per document that could not be read (named, with the reason)."""
+    ``skipped`` with one line per document that could not be read (named, with the reason).
+    ``table``: a :class:`clbench.reports.paper_table.TableOptions` for the reporters that print
+    tables (LaTeX, Markdown, HTML): the paper layout, its metrics and baseline, the appendix."""
     from clbench.reports.tables import leaderboard_for
 
     loaded = ResultsStore(results).load()
@@ -176,7 +178,10 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     for name, path in (outputs or {}).items():
         # Every reporter takes these keywords (the registry checks, clbench.reports.base):
         # an exception from a constructor is the reporter's bug and surfaces as such.
-        reporter = REPORTERS.get(name)(generated_at=generated_at, metadata=metadata)
+        cls = REPORTERS.get(name)
+        extra = {"table": table} if table is not None and getattr(cls, "prints_tables", False) \
+            else {}
+        reporter = cls(generated_at=generated_at, metadata=metadata, **extra)
         text = reporter.render(loaded)
         rendered[name] = text
         write_output(path, text)

@@ -224,7 +224,8 @@ def _executor(args):
                                            for o in getattr(chosen, "options", ())})
 
 
-REPORT_OPTIONS = ("results", "figures")  # report's options that are not formats
+# report's options that are not formats
+REPORT_OPTIONS = ("results", "figures", "table", "metrics", "baseline", "appendix")
 
 
 def _add_format_args(p: argparse.ArgumentParser) -> None:
@@ -296,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
     rep.add_argument("--figures", metavar="DIR",
                      help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
+    tab = rep.add_argument_group("tables (LaTeX, Markdown, HTML)")
+    tab.add_argument("--table", choices=("paper", "detail"),
+                     help="paper: strategies x scenarios, the chosen metrics as mean ± sd, "
+                          "marks against --baseline (LaTeX's default; Markdown and HTML put it "
+                          "first); detail: one table per scenario (Markdown's and HTML's)")
+    tab.add_argument("--metrics", metavar="M1,M2", default="acc",
+                     help="the paper table's metrics (default acc)")
+    tab.add_argument("--baseline", metavar="STRATEGY",
+                     help="mark the paper table's cells significantly better (+) or worse (-) "
+                          "than this strategy (paired by seed, Holm over the table)")
+    tab.add_argument("--appendix", action="store_true",
+                     help="the per-scenario detail tables after the paper table (LaTeX)")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
     cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
                      help="strategy name or leaderboard label")
@@ -439,9 +452,13 @@ def cmd_report(args) -> int:
                            hint=f"add {', '.join(flags[:-1])} or {flags[-1]} FILE (- for "
                                 "stdout), or --figures DIR")
     skipped: list[str] = []
+    from clbench.reports.paper_table import TableOptions
+
+    table = TableOptions(args.table, tuple(m.strip() for m in args.metrics.split(",")
+                                           if m.strip()), args.baseline, args.appendix)
     rendered = api.report(args.results, outputs,
                           warn=lambda line: err.print(line, markup=False),
-                          skipped=skipped.append)
+                          skipped=skipped.append, table=table)
     if args.figures:
         written = api.figures(args.results, args.figures)
         err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
