@@ -99,7 +99,23 @@ def across_view(lb: Leaderboard) -> dict[str, Any] | None:
                                           "chart cd-diagram")}
 
 
-def render_html(lb: Leaderboard) -> str:
+def paper_view(lb: Leaderboard, options: Any) -> dict[str, Any] | None:
+    """The paper table for the page (None unless ``options`` asks for it)."""
+    from clbench.reports.paper_table import cell_text, paper_table
+
+    if options is None or options.table != "paper" or not lb.scenarios:
+        return None
+    pt = paper_table(lb, options)
+    rows = [{"label": r.label, "baseline": r.baseline,
+             "cells": [{"text": cell_text(pc, m), "best": pc is not None and pc.best,
+                        "mark": "" if pc is None else pc.mark}
+                       for (_, m), pc in zip(pt.columns, r.cells)]} for r in pt.rows]
+    return {"scenarios": pt.scenarios, "full": pt.scenario_labels, "n_metrics": len(pt.metrics),
+            "metrics": [METRIC_BY_KEY[m].label for m in pt.metrics], "rows": rows,
+            "note": pt.note()}
+
+
+def render_html(lb: Leaderboard, options: Any = None) -> str:
     tables, sort_data = [], {}
     for i, t in enumerate(lb.scenarios):
         view, sort_rows = _table_view(i, t)
@@ -112,7 +128,7 @@ def render_html(lb: Leaderboard) -> str:
                          for r in lb.runs]
     return environment().get_template("leaderboard.html").render(
         lb=lb, tables=tables, data={"tables": sort_data}, meta_rows=meta_rows(lb.metadata),
-        across=across_view(lb),
+        across=across_view(lb), paper=paper_view(lb, options),
         definitions=metric_definitions(lb),
         na_notes=[m.undefined_note for m in lb.metric_defs if m.undefined_note],
         metric_defs=lb.metric_defs,
@@ -123,5 +139,7 @@ def render_html(lb: Leaderboard) -> str:
 class HtmlReporter(Reporter):
     description = "self-contained HTML leaderboard with sortable tables and inline SVG charts"
 
+    prints_tables = True
+
     def render(self, loaded: LoadedResults) -> str:
-        return render_html(self.leaderboard(loaded))
+        return render_html(self.leaderboard(loaded), self.table)
