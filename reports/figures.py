@@ -3,17 +3,22 @@ and for ``clbench report --figures``: per scenario, each strategy's mean accurac
 heatmap and its per-task accuracy curves, the parameter growth and the wall time of every
 strategy.
 
-The figure files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves``
-and ``<scenario>__param-growth`` (``.svg`` and ``.pdf``): each label becomes a safe file name
-(lowercase letters, digits, ``.``, ``-``; at most 60 characters) plus six hex digits of its
-hash, so two labels never share a file. Output is byte-for-byte reproducible (fixed SVG id
-salt, no dates in the metadata).
+The figure files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves``,
+``<scenario>__acc-after-each-task`` (every strategy's ACC after each task: the comparison plot
+papers show) and ``<scenario>__param-growth`` (``.svg`` and ``.pdf``). ``<scenario>`` is the
+scenario's short label (name and setting, plus only what tells two scenarios apart:
+:func:`clbench.reports.paper_table.short_labels`), ``<strategy>`` the cell's label, each made a
+safe file name (lowercase letters, digits, ``.``, ``_``, ``=``, ``-``); a short hash of the full
+label is added only where two names would collide. Output is byte-for-byte reproducible (fixed
+SVG id salt, no dates in the metadata).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +27,19 @@ from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
 
 
 def safe_name(label: str) -> str:
-    """A file-name part for ``label``: safe characters only, with a short hash of the label."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-.")[:60].strip("-.") or "x"
-    return f"{slug}-{hashlib.sha1(label.encode()).hexdigest()[:6]}"
+    """A file-name part for ``label``: safe characters only (at most 80), readable."""
+    slug = re.sub(r"[^a-z0-9._=]+", "-", label.lower()).strip("-._=")[:80].strip("-._=")
+    return slug or "x"
+
+
+def readable_names(labels: Sequence[str]) -> dict[str, str]:
+    """Each label's :func:`safe_name`, with four hex digits of the label's hash added where
+    two labels would otherwise share a name."""
+    slugs = {label: safe_name(label) for label in dict.fromkeys(labels)}
+    taken = Counter(slugs.values())
+    return {label: slug if taken[slug] == 1
+            else f"{slug}-{hashlib.sha1(label.encode()).hexdigest()[:4]}"
+            for label, slug in slugs.items()}
 
 
 def _after_labels(n_tasks: int) -> list[str]:
@@ -56,6 +71,26 @@ def growth_figure(table: ScenarioTable):
         x_label="after training on task", y_label="parameters", thousands=True)
 
 
+def acc_after_each_task(matrix: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """ACC after each task i: the mean of R[i][0..i-1] (None before any task or where a value
+    is missing). Row 0 of R is before training."""
+    out: list[float | None] = []
+    for i, row in enumerate(matrix[1:], start=1):
+        seen = row[:i]
+        out.append(None if any(v is None for v in seen) else sum(seen) / len(seen))
+    return out
+
+
+def comparison_figure(table: ScenarioTable):
+    """Every strategy's ACC after each task in one figure (the plot papers show)."""
+    series = [(c.label, acc_after_each_task(c.mean_matrix)) for c in table.cells
+              if c.mean_matrix]
+    return drawing.line_figure(
+        series, [str(i) for i in range(1, table.n_tasks + 1)],
+        title=f"ACC after each task: {table.label}", x_label="after training on task",
+        y_label="ACC (mean over the tasks so far)", y_range=(0.0, 1.0))
+
+
 def wall_time_figure(table: ScenarioTable):
     """Mean wall time of each strategy with its 95% CI."""
     stats = [(c.label, c.metrics["wall_time_s"]) for c in table.cells]
@@ -74,14 +109,20 @@ def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
         from clbench.reports.cd_diagram import cd_figure
 
         out.append(("critical-difference", cd_figure(across)))
-    for t in lb.scenarios:
-        scenario = safe_name(t.label)
+    from clbench.reports.paper_table import short_labels
+
+    scenario_names = readable_names(short_labels(lb.scenarios))
+    for t, short in zip(lb.scenarios, short_labels(lb.scenarios)):
+        scenario = scenario_names[short]
+        if any(c.mean_matrix for c in t.cells):
+            out.append((f"{scenario}__acc-after-each-task", comparison_figure(t)))
         if any(c.mean_param_counts for c in t.cells):
             out.append((f"{scenario}__param-growth", growth_figure(t)))
+        strategy_names = readable_names([c.label for c in t.cells])
         for c in t.cells:
             if not c.mean_matrix:
                 continue  # no ok run: nothing to draw
-            strategy = safe_name(c.label)
+            strategy = strategy_names[c.label]
             out.append((f"{scenario}__{strategy}__heatmap", heatmap_figure(t, c)))
             out.append((f"{scenario}__{strategy}__curves", curves_figure(t, c)))
     return out

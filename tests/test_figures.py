@@ -16,7 +16,14 @@ import pytest
 
 from clbench import cli
 from clbench.reports import drawing
-from clbench.reports.figures import figures, safe_name, write_figures
+from clbench.reports.figures import (
+    acc_after_each_task,
+    figures,
+    readable_names,
+    safe_name,
+    write_figures,
+)
+from clbench.reports.paper_table import short_labels
 from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
@@ -32,15 +39,22 @@ def test_one_file_per_figure_and_format_named_by_scenario_and_strategy(lb, tmp_p
     written = write_figures(lb, tmp_path)
     with_matrix = [(t, c) for t in lb.scenarios for c in t.cells if c.mean_matrix]
     n_figures = 2 * len(with_matrix) + sum(any(c.mean_param_counts for c in t.cells)
-                                           for t in lb.scenarios)
+                                           for t in lb.scenarios) \
+        + sum(any(c.mean_matrix for c in t.cells) for t in lb.scenarios)
     assert len(written) == 2 * n_figures == len(list(tmp_path.iterdir()))
+    shorts = short_labels(lb.scenarios)
+    names = {t.key: readable_names(shorts)[s] for t, s in zip(lb.scenarios, shorts)}
     for t, c in with_matrix:
-        stem = f"{safe_name(t.label)}__{safe_name(c.label)}"
+        stem = f"{names[t.key]}__{readable_names([c.label])[c.label]}"
         for kind in ("heatmap", "curves"):
             assert (tmp_path / f"{stem}__{kind}.svg").is_file()
             assert (tmp_path / f"{stem}__{kind}.pdf").read_bytes().startswith(b"%PDF-")
+    # readable: the scenario's short label and the strategy's, no hash where none collide
+    assert (tmp_path / "split-digits-class-budget-smoke__joint__curves.pdf").is_file()
+    assert (tmp_path / "permuted-digits-task__naive__heatmap.pdf").is_file()
+    assert (tmp_path / "split-digits-class-budget-smoke__acc-after-each-task.pdf").is_file()
     for path in written:
-        assert all(ch.isalnum() or ch in "._-" for ch in path.name), path.name
+        assert all(ch.isalnum() or ch in "._-=" for ch in path.name), path.name
         if path.suffix == ".svg":
             root = ET.parse(path).getroot()
             assert root.tag.endswith("svg")
@@ -53,6 +67,27 @@ def test_hostile_labels_make_safe_distinct_names():
     assert safe_name("$x_1$ ^") != safe_name("x 1")
 
 
+def test_a_short_suffix_only_where_names_collide():
+    names = readable_names(["ewc (lambda=1)", "EWC (lambda=1)", "naive"])
+    assert names["naive"] == "naive"
+    a, b = names["ewc (lambda=1)"], names["EWC (lambda=1)"]
+    assert a != b and a.startswith("ewc-lambda=1-") and len(a) == len("ewc-lambda=1-") + 4
+
+
+def test_comparison_plot_has_every_strategy_acc_after_each_task(lb):
+    assert acc_after_each_task([[0.1, 0.1], [0.9, 0.2], [0.7, 0.8]]) == [0.9, 0.75]
+    assert acc_after_each_task([[0.1, 0.1], [None, 0.2], [0.7, 0.8]]) == [None, 0.75]
+    found = dict(figures(lb))
+    t = next(t for t in lb.scenarios if t.label.startswith("split-digits [class]")
+             and "smoke" in t.label)
+    fig = found["split-digits-class-budget-smoke__acc-after-each-task"]
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == sum(1 for c in t.cells if c.mean_matrix) >= 2
+    joint = next(c for c in t.cells if c.label == "joint")
+    ys = next(list(line.get_ydata()) for line in lines if line.get_label().startswith("joint"))
+    assert ys[-1] == pytest.approx(joint.metrics["acc"].mean, abs=1e-9)
+
+
 def test_axes_cover_the_data(lb):
     for stem, fig in figures(lb):
         ax = fig.axes[0]
@@ -62,8 +97,10 @@ def test_axes_cover_the_data(lb):
             assert all(lo <= y <= hi for y in ys), (stem, lo, hi, ys)
         if stem.endswith("__curves"):
             assert (lo, hi) == (0.0, 1.0)
-            assert len(ax.get_lines()) == next(t.n_tasks for t in lb.scenarios
-                                               if stem.startswith(safe_name(t.label)))
+            names = readable_names(short_labels(lb.scenarios))
+            assert len(ax.get_lines()) == next(
+                t.n_tasks for t, short in zip(lb.scenarios, short_labels(lb.scenarios))
+                if stem.startswith(names[short] + "__"))
         if stem.endswith("__heatmap"):
             (mesh,) = ax.collections
             assert mesh.get_clim() == (0.0, 1.0)
