@@ -101,8 +101,13 @@ class Friedman:
                      + (f"{', '.join(worse)} differ{'s' if len(worse) == 1 else ''} "
                         "significantly." if worse else "none differs significantly."))
         if self.left_out:
-            text += (f" Not ranked in every scenario, left out: {', '.join(self.left_out)}.")
+            text += f" Not ranked in every scenario, left out: {_some(self.left_out)}."
         return text + f" ({SOURCE}.)"
+
+
+def _some(names: Sequence[str], shown: int = 8) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _p(p: float) -> str:
@@ -171,8 +176,7 @@ def across_scenarios(tables: Sequence[ScenarioTable], alpha: float = 0.05,
     if len(everywhere) < MIN_STRATEGIES:
         return NotTested(f"too few strategies for the Friedman test: {len(everywhere)} ranked "
                          f"in all {len(tables)} scenarios, it needs at least {MIN_STRATEGIES}"
-                         + (f" (ranked in some only: {', '.join(left_out)})" if left_out
-                            else ""))
+                         + (f" (ranked in some only: {_some(left_out)})" if left_out else ""))
     if control is not None and control not in everywhere:
         return NotTested(f"the control {control} is not ranked in every scenario: no test "
                          "against it")
