@@ -94,6 +94,7 @@ class Comparison:
     adjust: str = "holm"
     family_size: int = 0  # the tests with a p-value: one family, adjusted together
     across: str = ""  # the Friedman test over the scenarios, Holm against the candidate
+    across_result: Any = None  # its clbench.reports.friedman.Friedman, where it ran
 
     @property
     def deltas(self) -> list[Delta]:
@@ -163,20 +164,23 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = (),
     cmp = Comparison(candidate, scenarios, lb.metadata, missing, test, adjust)
     cmp.family_size = adjust_results([d.result for d in cmp.deltas if d.result is not None],
                                      adjust)
-    cmp.across = _across(lb, {cand.label for _, cand in found})
+    cmp.across, cmp.across_result = _across(lb, {cand.label for _, cand in found})
     return cmp
 
 
-def _across(lb: Leaderboard, labels: set[str]) -> str:
+def _across(lb: Leaderboard, labels: set[str]) -> tuple[str, Any]:
     """Demšar's procedure over the scenarios with the candidate as the control (its own family:
-    Holm over the candidate's comparisons with each strategy), or why there is none."""
+    Holm over the candidate's comparisons with each strategy): (its summary, the result), or
+    (why there is none, None)."""
     from clbench.reports.friedman import NotTested, across_scenarios
 
     if len(labels) != 1:
         return ("no Friedman test against the candidate: it has several configurations ("
-                + ", ".join(sorted(labels)) + ")")
+                + ", ".join(sorted(labels)) + ")"), None
     result = across_scenarios(lb.scenarios, control=next(iter(labels)))
-    return result.reason if isinstance(result, NotTested) else result.summary()
+    if isinstance(result, NotTested):
+        return result.reason, None
+    return result.summary(), result
 
 
 def _f(v: float | None, signed: bool = False) -> str:
@@ -262,7 +266,15 @@ def render_comparison_markdown(cmp: Comparison, alpha: float = 0.05) -> str:
 
 
 def render_comparison_html(cmp: Comparison, alpha: float = 0.05) -> str:
-    return environment().get_template("compare.html").render(**comparison_view(cmp, alpha))
+    diagram = None
+    if cmp.across_result is not None:
+        from clbench.reports import drawing
+        from clbench.reports.cd_diagram import cd_figure
+
+        diagram = drawing.figure_svg(cd_figure(cmp.across_result), "cd-diagram",
+                                     "Mean ranks against the candidate", "chart cd-diagram")
+    return environment().get_template("compare.html").render(**comparison_view(cmp, alpha),
+                                                             diagram=diagram)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,11 +95,17 @@ def test_leaderboard_friedman_figures_and_what_is_left_out(tmp_path):
 
 
 def test_compare_tests_the_candidate_as_control_across_scenarios():
-    from clbench.reports.compare import compare, render_comparison_markdown
+    from clbench.reports.compare import (
+        compare,
+        render_comparison_html,
+        render_comparison_markdown,
+    )
     from clbench.reports.tables import aggregate
 
     lb = aggregate(_docs(3, ("joint", "replay", "naive", "ewc")))
     text = render_comparison_markdown(compare(lb, "naive"))
     assert "## Across scenarios" in text and "Against the control naive, Holm" in text
+    page = render_comparison_html(compare(lb, "naive"))
+    assert page.count('class="chart cd-diagram"') == 1 and "against naive (Holm)" in page
     few = render_comparison_markdown(compare(aggregate(_docs(2)), "naive"))
     assert "too few scenarios for the Friedman test" in few
