@@ -229,7 +229,10 @@ def test_where_a_metric_means_nothing_is_said_by_its_metric_def(golden_docs, mon
     assert "[^fwt]: FWT is n/a" in md  # FWT's rule is untouched
     html = render_html(lb)
     assert 'class="na" title="BWT is n/a here: a test says so."' in html
-    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(lb)
+    from clbench.reports.paper_table import TableOptions
+
+    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(
+        lb, TableOptions(table="detail"))
     cmp = compare_module.compare(lb, "sep")
     assert "bwt" not in cmp.scenarios[0].metrics and "fwt" in cmp.scenarios[0].metrics
 

@@ -134,28 +134,28 @@ def _ranked_store_docs():
             for k in range(4) for name, a in accs.items() for seed in range(3)]
 
 
-def test_critical_difference_diagram_is_drawn(tmp_path):
+def test_critical_difference_diagram_is_drawn(page_report, tmp_path):
     path = tmp_path / "leaderboard.html"
     path.write_text(render_html(aggregate(_ranked_store_docs(),
                                           generated_at="2026-01-02T03:04:05Z")))
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            dialogs = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
-                       else r.abort())
-            page.goto(path.as_uri())
-            assert "Friedman test over 4 scenarios and 4 strategies" in \
-                page.locator("#across p").inner_text()
-            diagram = page.locator("#across svg.cd-diagram")
-            assert diagram.count() == 1 and diagram.is_visible()
-            box = diagram.bounding_box()
-            assert box["width"] > 200 and box["height"] > 60
-            texts = diagram.locator("text").all_text_contents()
-            assert any(t.startswith("CD = ") for t in texts), texts
-            assert any("joint (1.00)" in t for t in texts), texts
-            assert any(XSS in t for t in texts) and dialogs == []
-        finally:
-            browser.close()
+    # the module's browser, a context and page of its own
+    context = page_report[0].context.browser.new_context()
+    page = context.new_page()
+    try:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
+                   else r.abort())
+        page.goto(path.as_uri())
+        assert "Friedman test over 4 scenarios and 4 strategies" in \
+            page.locator("#across p").inner_text()
+        diagram = page.locator("#across svg.cd-diagram")
+        assert diagram.count() == 1 and diagram.is_visible()
+        box = diagram.bounding_box()
+        assert box["width"] > 200 and box["height"] > 60
+        texts = diagram.locator("text").all_text_contents()
+        assert any(t.startswith("CD = ") for t in texts), texts
+        assert any("joint (1.00)" in t for t in texts), texts
+        assert any(XSS in t for t in texts) and dialogs == []
+    finally:
+        context.close()
