@@ -153,7 +153,8 @@ def compare(lb: Leaderboard, candidate: str, baselines: Sequence[str] = (),
             for m in metrics:
                 a, b = _stat(cand, m), _stat(base, m)
                 result = None if a is None or b is None else compare_stats(a, b, test)
-                deltas.append(Delta(m, a and a.mean, b and b.mean,
+                deltas.append(Delta(m, None if a is None else a.mean,
+                                    None if b is None else b.mean,
                                     None if result is None else result.difference,
                                     None if result is None else result.p_value,
                                     0 if a is None else a.n, 0 if b is None else b.n, result))
