@@ -151,13 +151,15 @@ def prepare(
 def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path] | None = None,
            generated_at: str | None = None, metadata: dict[str, Any] | None = None,
            warn: Callable[[str], None] | None = None,
-           skipped: Callable[[str], None] | None = None) -> dict[str, str]:
+           skipped: Callable[[str], None] | None = None, table: Any = None) -> dict[str, str]:
     """Render the store with each requested reporter; ``outputs`` maps a reporter name to a
     file path (``-`` for the returned text only). Returns reporter -> rendered text.
     ``generated_at`` and ``metadata`` freeze the report date and metadata entries (every
     reporter takes them: :class:`clbench.reports.base.Reporter`). ``warn`` is called with one line
     per stale cell (results of other versions than the current ones, not in the tables),
-    ``skipped`` with one line per document that could not be read (named, with the reason)."""
+    ``skipped`` with one line per document that could not be read (named, with the reason).
+    ``table``: a :class:`clbench.reports.paper_table.TableOptions` for the reporters that print
+    tables (LaTeX, Markdown, HTML): the paper layout, its metrics and baseline, the appendix."""
     from clbench.reports.tables import leaderboard_for
 
     loaded = ResultsStore(results).load()
@@ -176,7 +178,10 @@ def report(results: str | Path = DEFAULT_RESULTS, outputs: dict[str, str | Path]
     for name, path in (outputs or {}).items():
         # Every reporter takes these keywords (the registry checks, clbench.reports.base):
         # an exception from a constructor is the reporter's bug and surfaces as such.
-        reporter = REPORTERS.get(name)(generated_at=generated_at, metadata=metadata)
+        cls = REPORTERS.get(name)
+        extra = {"table": table} if table is not None and getattr(cls, "prints_tables", False) \
+            else {}
+        reporter = cls(generated_at=generated_at, metadata=metadata, **extra)
         text = reporter.render(loaded)
         rendered[name] = text
         write_output(path, text)
@@ -213,14 +218,17 @@ def _leaderboard(results: str | Path, generated_at: str | None = None):
 def compare(candidate: str, baselines: Sequence[str] = (),
             results: str | Path = DEFAULT_RESULTS,
             outputs: dict[str, str | Path] | None = None, alpha: float = 0.05,
-            generated_at: str | None = None) -> dict[str, str]:
+            generated_at: str | None = None, test: str = "paired-t",
+            adjust: str = "holm") -> dict[str, str]:
     """The candidate strategy against baselines (every other strategy by default), per
-    scenario, with Welch's t-test. ``outputs`` maps ``markdown``/``html`` to a path (``-``:
-    returned only); the Markdown is always returned."""
+    scenario: ``test`` paired by seed (``paired-t``, ``wilcoxon``; Welch where the seeds
+    differ) or ``welch``, the p-values adjusted by ``adjust`` (``holm``, ``bh``, ``none``) over
+    all the tests. ``outputs`` maps ``markdown``/``html`` to a path (``-``: returned only); the
+    Markdown is always returned."""
     from clbench.reports.compare import compare as compare_cells
     from clbench.reports.compare import render_comparison_html, render_comparison_markdown
 
-    cmp = compare_cells(_leaderboard(results, generated_at), candidate, baselines)
+    cmp = compare_cells(_leaderboard(results, generated_at), candidate, baselines, test, adjust)
     rendered = {"markdown": render_comparison_markdown(cmp, alpha)}
     for name, path in (outputs or {}).items():
         if name == "html":
@@ -233,14 +241,16 @@ def compare(candidate: str, baselines: Sequence[str] = (),
 
 def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
          max_drop: float = 0.01, alpha: float = 0.05,
-         outputs: dict[str, str | Path] | None = None):
-    """Compare two results stores cell by cell: (GateResult, Markdown summary).
+         outputs: dict[str, str | Path] | None = None, adjust: str = "holm"):
+    """Compare two results stores cell by cell (paired by seed where both ran the same seeds,
+    the p-values adjusted by ``adjust`` over the cells): (GateResult, Markdown summary).
     ``GateResult.exit_code`` is 1 when a cell regressed significantly, else 0. ``outputs``
     may map ``markdown`` to a file the summary is also written to."""
     from clbench.reports.compare import gate as gate_cells
     from clbench.reports.compare import render_gate_markdown
 
-    result = gate_cells(_leaderboard(baseline), _leaderboard(current), metric, max_drop, alpha)
+    result = gate_cells(_leaderboard(baseline), _leaderboard(current), metric, max_drop, alpha,
+                        adjust)
     text = render_gate_markdown(result)
     for name, path in (outputs or {}).items():
         if name != "markdown":

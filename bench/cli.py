@@ -224,7 +224,8 @@ def _executor(args):
                                            for o in getattr(chosen, "options", ())})
 
 
-REPORT_OPTIONS = ("results", "figures")  # report's options that are not formats
+# report's options that are not formats
+REPORT_OPTIONS = ("results", "figures", "table", "metrics", "baseline", "appendix")
 
 
 def _add_format_args(p: argparse.ArgumentParser) -> None:
@@ -296,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
     rep.add_argument("--figures", metavar="DIR",
                      help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
+    tab = rep.add_argument_group("tables (LaTeX, Markdown, HTML)")
+    tab.add_argument("--table", choices=("paper", "detail"),
+                     help="paper: strategies x scenarios, the chosen metrics as mean ± sd, "
+                          "marks against --baseline (LaTeX's default; Markdown and HTML put it "
+                          "first); detail: one table per scenario (Markdown's and HTML's)")
+    tab.add_argument("--metrics", metavar="M1,M2", default="acc",
+                     help="the paper table's metrics (default acc)")
+    tab.add_argument("--baseline", metavar="STRATEGY",
+                     help="mark the paper table's cells significantly better (+) or worse (-) "
+                          "than this strategy (paired by seed, Holm over the table)")
+    tab.add_argument("--appendix", action="store_true",
+                     help="the per-scenario detail tables after the paper table (LaTeX)")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
     cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
                      help="strategy name or leaderboard label")
@@ -306,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--html", metavar="FILE", help="write the HTML comparison")
     cmp.add_argument("--alpha", type=PROBABILITY, default=0.05,
                      help="significance level, in (0, 1) (default 0.05)")
+    cmp.add_argument("--test", choices=("paired-t", "wilcoxon", "welch"), default="paired-t",
+                     help="paired by seed (paired-t, the default, or wilcoxon's signed-rank "
+                          "test) or welch (unpaired); a paired test falls back to welch, "
+                          "said in the output, where the two cells' seeds differ")
+    _add_adjust_arg(cmp)
     gat = sub.add_parser("gate", help="fail (exit 1) when a cell regressed against a baseline")
     gat.add_argument("--baseline", required=True, metavar="OLD_RESULTS",
                      help="results directory to compare against")
@@ -316,9 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     gat.add_argument("--max-drop", type=NON_NEGATIVE, default=0.01,
                      help="largest tolerated worsening of the metric's mean (default 0.01)")
     gat.add_argument("--alpha", type=PROBABILITY, default=0.05,
-                     help="significance level of Welch's t-test, in (0, 1) (default 0.05)")
+                     help="significance level, in (0, 1) (default 0.05): paired t-test by "
+                          "seed where both stores ran the same seeds, else Welch's")
+    _add_adjust_arg(gat)
     gat.add_argument("--markdown", metavar="FILE", help="also write the summary to FILE")
     return parser
+
+
+def _add_adjust_arg(parser) -> None:
+    parser.add_argument("--adjust", choices=("holm", "bh", "none"), default="holm",
+                        help="adjustment of the p-values for multiple tests, all tests of the "
+                             "output being one family: holm (family-wise error, the default), "
+                             "bh (Benjamini-Hochberg false discovery rate) or none")
 
 
 def cmd_list(args) -> int:
@@ -425,9 +452,13 @@ def cmd_report(args) -> int:
                            hint=f"add {', '.join(flags[:-1])} or {flags[-1]} FILE (- for "
                                 "stdout), or --figures DIR")
     skipped: list[str] = []
+    from clbench.reports.paper_table import TableOptions
+
+    table = TableOptions(args.table, tuple(m.strip() for m in args.metrics.split(",")
+                                           if m.strip()), args.baseline, args.appendix)
     rendered = api.report(args.results, outputs,
                           warn=lambda line: err.print(line, markup=False),
-                          skipped=skipped.append)
+                          skipped=skipped.append, table=table)
     if args.figures:
         written = api.figures(args.results, args.figures)
         err.print(f"wrote {len(written)} figure files to {args.figures}", markup=False)
@@ -452,7 +483,8 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip()]
     outputs = {k: getattr(args, k) for k in ("markdown", "html") if getattr(args, k)}
-    rendered = api.compare(args.candidate, baselines, args.results, outputs, args.alpha)
+    rendered = api.compare(args.candidate, baselines, args.results, outputs, args.alpha,
+                           test=args.test, adjust=args.adjust)
     if "markdown" not in outputs or outputs["markdown"] == "-":
         emit(rendered["markdown"])
     for name, path in outputs.items():
@@ -465,7 +497,7 @@ def cmd_gate(args) -> int:
     matrix_metric(args.metric)  # a typo is named before any store is read
     outputs = {"markdown": args.markdown} if args.markdown else {}
     result, text = api.gate(args.baseline, args.current, args.metric, args.max_drop, args.alpha,
-                            outputs)
+                            outputs, adjust=args.adjust)
     emit(text)
     for row in result.missing:
         err.print(f"gate: missing from {args.current}: {row.scenario} / {row.strategy}",

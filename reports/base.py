@@ -21,11 +21,15 @@ class Reporter(ABC):
     """Base class of reporters."""
 
     description: ClassVar[str]
+    # True: the reporter prints tables and takes ``table`` (clbench report's --table,
+    # --metrics, --baseline, --appendix: clbench.reports.paper_table.TableOptions)
+    prints_tables: ClassVar[bool] = False
 
     def __init__(self, *, generated_at: str | None = None,
-                 metadata: dict[str, Any] | None = None):
+                 metadata: dict[str, Any] | None = None, table: Any = None):
         self.generated_at = generated_at
         self.metadata = metadata
+        self.table = table
 
     def leaderboard(self, loaded: LoadedResults) -> Leaderboard:
         """The store's leaderboard, computed once for every reporter rendering it."""

@@ -1,127 +1,128 @@
-"""Figure files for papers: per scenario, each strategy's mean accuracy matrix R as a heatmap and
-its per-task accuracy curves, and the parameter growth of every strategy, each as a standalone
-SVG and PDF drawn by matplotlib (Agg, no pyplot state) from the neutral leaderboard model.
+"""The leaderboard's figures, drawn once by :mod:`clbench.reports.drawing` for the HTML report
+and for ``clbench report --figures``: per scenario, each strategy's mean accuracy matrix R as a
+heatmap and its per-task accuracy curves, the parameter growth and the wall time of every
+strategy.
 
-Files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves`` and
-``<scenario>__param-growth`` (``.svg`` and ``.pdf``): each label becomes a safe file name
-(lowercase letters, digits, ``.``, ``-``; at most 60 characters) plus six hex digits of its
-hash, so two labels never share a file. Output is byte-for-byte reproducible (fixed SVG id
-salt, no dates in the metadata).
+The figure files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves``,
+``<scenario>__acc-after-each-task`` (every strategy's ACC after each task: the comparison plot
+papers show) and ``<scenario>__param-growth`` (``.svg`` and ``.pdf``). ``<scenario>`` is the
+scenario's short label (name and setting, plus only what tells two scenarios apart:
+:func:`clbench.reports.paper_table.short_labels`), ``<strategy>`` the cell's label, each made a
+safe file name (lowercase letters, digits, ``.``, ``_``, ``=``, ``-``); a short hash of the full
+label is added only where two names would collide. Output is byte-for-byte reproducible (fixed
+SVG id salt, no dates in the metadata).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clbench.reports import drawing
 from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
-
-FORMATS = ("svg", "pdf")
-LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
-MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
-# parse_math off: a label from results (a "$" in a strategy name) is text, never mathtext.
-_RC = {"text.parse_math": False, "svg.hashsalt": "clbench", "svg.fonttype": "path",
-       "pdf.compression": 6, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
-_METADATA = {"svg": {"Date": None, "Creator": "clbench"},
-             "pdf": {"CreationDate": None, "ModDate": None, "Creator": "clbench",
-                     "Producer": "clbench"}}
 
 
 def safe_name(label: str) -> str:
-    """A file-name part for ``label``: safe characters only, with a short hash of the label."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-.")[:60].strip("-.") or "x"
-    return f"{slug}-{hashlib.sha1(label.encode()).hexdigest()[:6]}"
+    """A file-name part for ``label``: safe characters only (at most 80), readable."""
+    slug = re.sub(r"[^a-z0-9._=]+", "-", label.lower()).strip("-._=")[:80].strip("-._=")
+    return slug or "x"
 
 
-def _nan(v: float | None) -> float:
-    return math.nan if v is None else float(v)
+def readable_names(labels: Sequence[str]) -> dict[str, str]:
+    """Each label's :func:`safe_name`, with four hex digits of the label's hash added where
+    two labels would otherwise share a name."""
+    slugs = {label: safe_name(label) for label in dict.fromkeys(labels)}
+    taken = Counter(slugs.values())
+    return {label: slug if taken[slug] == 1
+            else f"{slug}-{hashlib.sha1(label.encode()).hexdigest()[:4]}"
+            for label, slug in slugs.items()}
+
+
+def _after_labels(n_tasks: int) -> list[str]:
+    return ["init"] + [str(i) for i in range(1, n_tasks + 1)]
 
 
 def heatmap_figure(table: ScenarioTable, cell: Cell):
-    from matplotlib.figure import Figure
-
     T = table.n_tasks
-    fig = Figure(figsize=(1.2 + 0.55 * T, 1.0 + 0.5 * (T + 1)), layout="constrained")
-    ax = fig.subplots()
-    data = [[_nan(v) for v in row] for row in cell.mean_matrix]
-    image = ax.imshow(data, vmin=0.0, vmax=1.0, cmap="Blues", aspect="auto")
-    ax.grid(False)
-    for i, row in enumerate(cell.mean_matrix):
-        for j, v in enumerate(row):
-            ax.text(j, i, "–" if v is None else f"{v:.2f}", ha="center", va="center",
-                    fontsize=7, color="white" if v is not None and v > 0.55 else "black")
-    ax.set_xticks(range(T), [str(j + 1) for j in range(T)])
-    ax.set_yticks(range(T + 1), ["init"] + [str(i) for i in range(1, T + 1)])
-    ax.set_xlabel("evaluated on task j")
-    ax.set_ylabel("after training on task i")
-    ax.set_title(f"{cell.label}: R ({cell.n_ok} seeds)", fontsize=9)
-    fig.colorbar(image, ax=ax, label="accuracy")
-    return fig
+    return drawing.heatmap_figure(
+        cell.mean_matrix, title=f"{cell.label}: R ({cell.n_ok} seeds)",
+        row_labels=_after_labels(T), col_labels=[str(j + 1) for j in range(T)],
+        x_label="evaluated on task j", y_label="after training on task i")
 
 
 def curves_figure(table: ScenarioTable, cell: Cell):
-    from matplotlib.figure import Figure
-
     T = table.n_tasks
-    fig = Figure(figsize=(4.5, 3.0), layout="constrained")
-    ax = fig.subplots()
-    xs = list(range(T + 1))
-    for j in range(T):
-        ys = [_nan(row[j]) for row in cell.mean_matrix]
-        ax.plot(xs, ys, linestyle=LINESTYLES[j % len(LINESTYLES)],
-                marker=MARKERS[j % len(MARKERS)], markersize=4, label=f"task {j + 1}")
-    ax.set_xticks(xs, ["init"] + [str(i) for i in range(1, T + 1)])
-    ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("after training on task")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{cell.label}: accuracy per task", fontsize=9)
-    ax.legend(fontsize=7, ncols=2 if T > 5 else 1)
-    return fig
+    return drawing.line_figure(
+        [(f"task {j + 1}", [row[j] for row in cell.mean_matrix]) for j in range(T)],
+        _after_labels(T), title=f"{cell.label}: accuracy per task",
+        x_label="after training on task", y_label="test accuracy", y_range=(0.0, 1.0))
 
 
 def growth_figure(table: ScenarioTable):
     """Mean parameter count after each task, one line per strategy; coinciding lines differ in
     line style and marker, and the axis covers every value."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    return drawing.line_figure(
+        [(c.label, c.mean_param_counts) for c in table.cells if c.mean_param_counts],
+        _after_labels(table.n_tasks), title=f"parameter growth: {table.label}",
+        x_label="after training on task", y_label="parameters", thousands=True)
 
-    T = table.n_tasks
-    fig = Figure(figsize=(4.5, 3.0), layout="constrained")
-    ax = fig.subplots()
-    xs = list(range(T + 1))
-    values = []
-    for k, c in enumerate(cell for cell in table.cells if cell.mean_param_counts):
-        ys = [_nan(v) for v in c.mean_param_counts]
-        values += [v for v in ys if not math.isnan(v)]
-        ax.plot(xs[:len(ys)], ys, linestyle=LINESTYLES[k % len(LINESTYLES)],
-                marker=MARKERS[k % len(MARKERS)], markersize=4, label=c.label)
-    if values:
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.08 or max(abs(hi) * 0.05, 1.0)
-        ax.set_ylim(lo - pad, hi + pad)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.set_xticks(xs, ["init"] + [str(i) for i in range(1, T + 1)])
-    ax.set_xlabel("after training on task")
-    ax.set_ylabel("parameters")
-    ax.set_title(f"parameter growth: {table.label}", fontsize=8, wrap=True)
-    ax.legend(fontsize=7)
-    return fig
+
+def acc_after_each_task(matrix: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """ACC after each task i: the mean of R[i][0..i-1] (None before any task or where a value
+    is missing). Row 0 of R is before training."""
+    out: list[float | None] = []
+    for i, row in enumerate(matrix[1:], start=1):
+        seen = row[:i]
+        out.append(None if any(v is None for v in seen) else sum(seen) / len(seen))
+    return out
+
+
+def comparison_figure(table: ScenarioTable):
+    """Every strategy's ACC after each task in one figure (the plot papers show)."""
+    series = [(c.label, acc_after_each_task(c.mean_matrix)) for c in table.cells
+              if c.mean_matrix]
+    return drawing.line_figure(
+        series, [str(i) for i in range(1, table.n_tasks + 1)],
+        title=f"ACC after each task: {table.label}", x_label="after training on task",
+        y_label="ACC (mean over the tasks so far)", y_range=(0.0, 1.0))
+
+
+def wall_time_figure(table: ScenarioTable):
+    """Mean wall time of each strategy with its 95% CI."""
+    stats = [(c.label, c.metrics["wall_time_s"]) for c in table.cells]
+    return drawing.bar_figure([(label, s.mean, s.ci) for label, s in stats],
+                              title=f"wall time: {table.label}", unit="s",
+                              x_label="seconds (mean ± 95% CI)")
 
 
 def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
-    """(file stem, matplotlib Figure) for every figure of the leaderboard."""
+    """(file stem, matplotlib Figure) for every figure file of the leaderboard."""
     out = []
-    for t in lb.scenarios:
-        scenario = safe_name(t.label)
+    from clbench.reports.friedman import Friedman, across_scenarios
+
+    across = across_scenarios(lb.scenarios) if lb.overall else None
+    if isinstance(across, Friedman):
+        from clbench.reports.cd_diagram import cd_figure
+
+        out.append(("critical-difference", cd_figure(across)))
+    from clbench.reports.paper_table import short_labels
+
+    scenario_names = readable_names(short_labels(lb.scenarios))
+    for t, short in zip(lb.scenarios, short_labels(lb.scenarios)):
+        scenario = scenario_names[short]
+        if any(c.mean_matrix for c in t.cells):
+            out.append((f"{scenario}__acc-after-each-task", comparison_figure(t)))
         if any(c.mean_param_counts for c in t.cells):
             out.append((f"{scenario}__param-growth", growth_figure(t)))
+        strategy_names = readable_names([c.label for c in t.cells])
         for c in t.cells:
             if not c.mean_matrix:
                 continue  # no ok run: nothing to draw
-            strategy = safe_name(c.label)
+            strategy = strategy_names[c.label]
             out.append((f"{scenario}__{strategy}__heatmap", heatmap_figure(t, c)))
             out.append((f"{scenario}__{strategy}__curves", curves_figure(t, c)))
     return out
@@ -129,15 +130,12 @@ def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
 
 def write_figures(lb: Leaderboard, directory: str | Path) -> list[Path]:
     """Write every figure as SVG and PDF into ``directory``; the paths written, sorted."""
-    import matplotlib
-
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    with matplotlib.rc_context(_RC):
-        for stem, fig in figures(lb):
-            for fmt in FORMATS:
-                path = target / f"{stem}.{fmt}"
-                fig.savefig(path, format=fmt, metadata=_METADATA[fmt])
-                written.append(path)
+    for stem, fig in figures(lb):
+        for fmt in drawing.FORMATS:
+            path = target / f"{stem}.{fmt}"
+            drawing.save_figure(fig, path, fmt)
+            written.append(path)
     return sorted(written)

@@ -2,7 +2,9 @@
 sortable tables, per-strategy accuracy heatmaps and per-task accuracy curves, parameter growth,
 wall time, the run list and the metadata.
 
-Everything that comes from results or user code is escaped by jinja2's autoescaping; the data
+The charts are the figures of :mod:`clbench.reports.figures`, drawn by matplotlib and embedded
+as inline SVG by :func:`clbench.reports.drawing.figure_svg`, which escapes their text.
+Everything else that comes from results or user code is escaped by jinja2's autoescaping; the data
 the sorting script reads is embedded as JSON in a ``<script type="application/json">`` block with
 ``<``, ``>`` and ``&`` written as \\u escapes.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
-from clbench.reports import charts
+from clbench.reports import drawing, figures
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
 from clbench.reports.markdown_report import meta_rows, metric_definitions
@@ -48,29 +50,26 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
         sort_row.update({k: _sort_value(c, k) for k in t.metrics})
         sort_rows.append(sort_row)
 
-    x_labels = ["init"] + [str(i) for i in range(1, t.n_tasks + 1)]
-    growth = charts.svg_line_chart(charts.line_chart(
-        [(c.label, c.mean_param_counts) for c in t.cells if c.mean_param_counts],
-        x_labels, y_title="parameters", fmt="{:,.0f}"), f"Parameter growth: {t.label}")
-    wall = charts.svg_bar_chart(charts.bar_chart(
-        [(c.label, c.metrics["wall_time_s"].mean, c.metrics["wall_time_s"].ci)
-         for c in t.cells]), f"Wall time: {t.label}")
+    growth = None
+    if any(c.mean_param_counts for c in t.cells):
+        growth = drawing.figure_svg(figures.growth_figure(t), f"{tid}-growth",
+                                    f"Parameter growth: {t.label}")
+    wall = drawing.figure_svg(figures.wall_time_figure(t), f"{tid}-wall",
+                              f"Wall time: {t.label}")
     strategies = []
-    for c in t.cells:
+    for k, c in enumerate(t.cells):
         if not c.mean_matrix:
             strategies.append({"label": c.label, "heatmap": None, "curves": None,
                                "errors": c.errors})
             continue
-        curves = charts.line_chart(
-            [(f"task {j + 1}", [row[j] for row in c.mean_matrix]) for j in range(t.n_tasks)],
-            x_labels, y_range=(0.0, 1.0), y_title="accuracy")
-        strategies.append({"label": c.label,
-                           "heatmap": charts.svg_heatmap(charts.heatmap(c.mean_matrix),
-                                                         f"Accuracy matrix: {c.label}"),
-                           "curves": charts.svg_line_chart(curves,
-                                                           f"Accuracy per task: {c.label}"),
-                           "errors": c.errors,
-                           "n_ok": c.n_ok})
+        strategies.append({
+            "label": c.label,
+            "heatmap": drawing.figure_svg(figures.heatmap_figure(t, c), f"{tid}-c{k}-heatmap",
+                                          f"Accuracy matrix: {c.label}", "chart heatmap"),
+            "curves": drawing.figure_svg(figures.curves_figure(t, c), f"{tid}-c{k}-curves",
+                                         f"Accuracy per task: {c.label}"),
+            "errors": c.errors,
+            "n_ok": c.n_ok})
     view = {
         "id": tid, "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
         "primary": METRIC_BY_KEY[t.primary_metric].label, "columns": columns, "rows": rows,
@@ -82,7 +81,41 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
     return view, sort_rows
 
 
-def render_html(lb: Leaderboard) -> str:
+def across_view(lb: Leaderboard) -> dict[str, Any] | None:
+    """The Friedman test over the scenarios with its critical-difference diagram, or why there
+    is none (None without an overall ranking)."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if not lb.overall:
+        return None
+    result = across_scenarios(lb.scenarios)
+    if isinstance(result, NotTested):
+        return {"text": result.reason + ".", "diagram": None}
+    from clbench.reports.cd_diagram import cd_figure
+
+    return {"text": result.summary(),
+            "diagram": drawing.figure_svg(cd_figure(result), "cd-diagram",
+                                          "Critical-difference diagram of the mean ranks",
+                                          "chart cd-diagram")}
+
+
+def paper_view(lb: Leaderboard, options: Any) -> dict[str, Any] | None:
+    """The paper table for the page (None unless ``options`` asks for it)."""
+    from clbench.reports.paper_table import cell_text, paper_table
+
+    if options is None or options.table != "paper" or not lb.scenarios:
+        return None
+    pt = paper_table(lb, options)
+    rows = [{"label": r.label, "baseline": r.baseline,
+             "cells": [{"text": cell_text(pc, m), "best": pc is not None and pc.best,
+                        "mark": "" if pc is None else pc.mark}
+                       for (_, m), pc in zip(pt.columns, r.cells)]} for r in pt.rows]
+    return {"scenarios": pt.scenarios, "full": pt.scenario_labels, "n_metrics": len(pt.metrics),
+            "metrics": [METRIC_BY_KEY[m].label for m in pt.metrics], "rows": rows,
+            "note": pt.note()}
+
+
+def render_html(lb: Leaderboard, options: Any = None) -> str:
     tables, sort_data = [], {}
     for i, t in enumerate(lb.scenarios):
         view, sort_rows = _table_view(i, t)
@@ -95,6 +128,7 @@ def render_html(lb: Leaderboard) -> str:
                          for r in lb.runs]
     return environment().get_template("leaderboard.html").render(
         lb=lb, tables=tables, data={"tables": sort_data}, meta_rows=meta_rows(lb.metadata),
+        across=across_view(lb), paper=paper_view(lb, options),
         definitions=metric_definitions(lb),
         na_notes=[m.undefined_note for m in lb.metric_defs if m.undefined_note],
         metric_defs=lb.metric_defs,
@@ -105,5 +139,7 @@ def render_html(lb: Leaderboard) -> str:
 class HtmlReporter(Reporter):
     description = "self-contained HTML leaderboard with sortable tables and inline SVG charts"
 
+    prints_tables = True
+
     def render(self, loaded: LoadedResults) -> str:
-        return render_html(self.leaderboard(loaded))
+        return render_html(self.leaderboard(loaded), self.table)

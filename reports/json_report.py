@@ -10,6 +10,7 @@ from clbench.identity import clbench_version
 from clbench.metrics import run_metrics
 from clbench.registry import REPORTERS
 from clbench.reports.base import Reporter
+from clbench.reports.table_model import Leaderboard
 from clbench.results import LoadedResults
 from clbench.schema import RunResult
 
@@ -46,6 +47,22 @@ def run_summary(run: RunResult) -> dict[str, Any]:
     }
 
 
+def across_json(lb: Leaderboard) -> dict[str, Any] | None:
+    """The Friedman test over the scenarios (clbench.reports.friedman), or why there is none."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if not lb.overall:
+        return None
+    r = across_scenarios(lb.scenarios)
+    if isinstance(r, NotTested):
+        return {"tested": False, "reason": r.reason}
+    return {"tested": True, "test": "Friedman, Iman-Davenport; Nemenyi critical difference",
+            "scenarios": r.scenarios, "mean_ranks": dict(zip(r.methods, r.mean_ranks)),
+            "chi2_f": r.chi2, "p_chi2": r.p_chi2, "f_f": r.f_stat, "p_value": r.p_value,
+            "alpha": r.alpha, "critical_difference": r.cd, "left_out": r.left_out,
+            "summary": r.summary()}
+
+
 @REPORTERS.register("json")
 class JsonReporter(Reporter):
     description = ("every run with its spec, accuracy matrix and computed metrics, and the "
@@ -60,6 +77,7 @@ class JsonReporter(Reporter):
                 "clbench_version": clbench_version(),
                 "runs": [run_summary(d) for d in loaded.runs],
                 "leaderboards": leaderboard.to_json(),
+                "across_scenarios": across_json(leaderboard),
                 "problems": loaded.problems,
             },
             indent=1,

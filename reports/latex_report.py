@@ -1,7 +1,13 @@
-"""LaTeX leaderboard: a standalone document with one booktabs table per scenario (mean ± 95% CI,
-``n`` ok / expected seeds, the best complete cell beyond the CIs in bold, footnote marks on
-incomplete cells), rendered from the same :class:`~clbench.reports.table_model.Leaderboard` as
-the other formats. It needs only ``booktabs`` (TeX Live's ``texlive-latex-recommended``).
+r"""LaTeX leaderboard: a standalone document with, by default, the table a paper prints
+(:mod:`clbench.reports.paper_table`: strategies as rows, scenarios as columns, the chosen
+metrics as mean ± sd, marks against a baseline), and with ``--table detail`` or ``--appendix``
+one booktabs table per scenario (mean ± 95% CI, ``n`` ok / expected seeds, the best complete
+cell beyond the CIs in bold, footnote marks on incomplete cells), rendered from the same
+:class:`~clbench.reports.table_model.Leaderboard` as the other formats. It needs only
+``booktabs`` (TeX Live's ``texlive-latex-recommended``) and ``graphicx``.
+
+Every table fits the page: ``\clbenchfit`` scales a table down to the text width (and to 85%
+of the text height), never up, so pdflatex reports no overfull box.
 
 Every text from results or user code goes through :func:`tex_escape`: LaTeX's special
 characters become commands, and characters outside Latin-1 that pdflatex's ``utf8`` input
@@ -19,6 +25,7 @@ from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import EMPTY, environment, fmt_rank, fmt_stat
+from clbench.reports.paper_table import PaperTable, TableOptions, cell_text, paper_table
 from clbench.reports.table_model import Leaderboard, ScenarioTable
 from clbench.results import LoadedResults
 
@@ -99,6 +106,50 @@ def table_view(index: int, t: ScenarioTable) -> dict[str, Any]:
     }
 
 
+def _stacked(text: str) -> str:
+    """A header cell broken into lines at its parts (name, [setting], (parameters))."""
+    parts = [p for p in text.replace(" [", "\n[").replace(" (", "\n(").split("\n") if p]
+    if len(parts) == 1:
+        return tex_escape(parts[0])
+    # "\\{}": a line that starts with "[" is not an optional argument of "\\"
+    return (r"\begin{tabular}[b]{@{}c@{}}" + r"\\{}".join(tex_escape(p) for p in parts)
+            + r"\end{tabular}")
+
+
+def paper_view(pt: PaperTable) -> dict[str, Any]:
+    """The paper table, every cell already LaTeX."""
+    k = len(pt.metrics)
+    rows = []
+    for row in pt.rows:
+        cols = []
+        for (_, m), pc in zip(pt.columns, row.cells):
+            text = _number(cell_text(pc, m))
+            if pc is not None and pc.best:
+                text = rf"\textbf{{{text}}}"
+            if pc is not None and pc.mark:
+                text += r"\rlap{$^{" + ("+" if pc.mark == "+" else "-") + "}$}"
+            cols.append(text)
+        label = tex_escape(row.label) + (r" \emph{(baseline)}" if row.baseline else "")
+        rows.append({"label": label, "cols": cols})
+    metric_header = [tex_escape(METRIC_BY_KEY[m].label) + (r" $\uparrow$"
+                     if METRIC_BY_KEY[m].higher_is_better else r" $\downarrow$")
+                     for m in pt.metrics]
+    if k == 1:
+        header = [r"Strategy & " + " & ".join(_stacked(s) for s in pt.scenarios) + r" \\"]
+        caption = f"{metric_header[0]} per scenario. "
+    else:
+        first = " & ".join(rf"\multicolumn{{{k}}}{{c}}{{{_stacked(s)}}}" for s in pt.scenarios)
+        rules = " ".join(rf"\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}"
+                         for i in range(len(pt.scenarios)))
+        header = [f"& {first} \\\\", rules,
+                  "Strategy & " + " & ".join(metric_header * len(pt.scenarios)) + r" \\"]
+        caption = ""
+    legend = [f"{tex_escape(short)}: {tex_escape(full)}"
+              for short, full in zip(pt.scenarios, pt.scenario_labels)]
+    return {"colspec": "l" + "r" * len(pt.columns), "header": header, "rows": rows,
+            "caption": caption + tex_escape(pt.note()), "legend": legend}
+
+
 @functools.cache
 def latex_environment() -> jinja2.Environment:
     """The report templates without HTML escaping (every text is escaped by :func:`tex_escape`
@@ -106,9 +157,18 @@ def latex_environment() -> jinja2.Environment:
     return environment().overlay(autoescape=False)
 
 
-def render_latex(lb: Leaderboard) -> str:
+def render_latex(lb: Leaderboard, options: TableOptions | None = None) -> str:
+    """The document: the paper table (default; ``options.table == "detail"``: the
+    per-scenario tables instead), with the per-scenario tables after it as an appendix when
+    ``options.appendix``."""
+    options = options or TableOptions()
+    paper = options.table in (None, "paper")
+    detail = not paper or options.appendix
     return latex_environment().get_template("leaderboard.tex").render(
-        tables=[table_view(i, t) for i, t in enumerate(lb.scenarios)],
+        paper=paper_view(paper_table(lb, options)) if paper and lb.scenarios else None,
+        appendix=paper and detail,
+        tables=[table_view(i, t) for i, t in enumerate(lb.scenarios)] if detail else [],
+        any_tables=bool(lb.scenarios),
         generated=tex_escape(lb.metadata.get("generated_at")),
         n_runs=lb.metadata.get("n_runs", 0),
         not_run=[{"scenario": tex_escape(r.scenario),
@@ -118,7 +178,9 @@ def render_latex(lb: Leaderboard) -> str:
 
 @REPORTERS.register("latex")
 class LatexReporter(Reporter):
-    description = "LaTeX document, one booktabs table per scenario (mean ± 95% CI, n seeds)"
+    description = ("LaTeX document: the table a paper prints (strategies x scenarios, mean ± "
+                   "sd; --table detail: one table per scenario)")
+    prints_tables = True
 
     def render(self, loaded: LoadedResults) -> str:
-        return render_latex(self.leaderboard(loaded))
+        return render_latex(self.leaderboard(loaded), self.table)

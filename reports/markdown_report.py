@@ -85,10 +85,44 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def render_markdown(lb: Leaderboard) -> str:
+def across_text(lb: Leaderboard) -> str:
+    """The Friedman test and its post-hoc over the scenarios, or why there is none."""
+    from clbench.reports.friedman import NotTested, across_scenarios
+
+    if not lb.overall:
+        return ""
+    result = across_scenarios(lb.scenarios)
+    return result.reason + "." if isinstance(result, NotTested) else result.summary()
+
+
+def paper_rows(lb: Leaderboard, options) -> dict[str, Any] | None:
+    """The paper table as text cells (None unless ``options`` asks for it): the header, the
+    rows (bold and marks written in), the note."""
+    from clbench.reports.paper_table import cell_text, paper_table
+
+    if options is None or options.table != "paper" or not lb.scenarios:
+        return None
+    pt = paper_table(lb, options)
+    header = ["Strategy"] + [f"{pt.scenarios[i]} {METRIC_BY_KEY[m].label}" if len(pt.metrics) > 1
+                             else pt.scenarios[i] for i, m in pt.columns]
+    rows = []
+    for row in pt.rows:
+        cells = [md_escape(row.label) + (" (baseline)" if row.baseline else "")]
+        for (_, m), pc in zip(pt.columns, row.cells):
+            text = md_escape(cell_text(pc, m))
+            if pc is not None and pc.best:
+                text = f"**{text}**"
+            cells.append(text + (f" {pc.mark}" if pc is not None and pc.mark else ""))
+        rows.append(cells)
+    return {"header": [md_escape(h) for h in header], "rows": rows, "note": pt.note(),
+            "metric": METRIC_BY_KEY[pt.metrics[0]].label if len(pt.metrics) == 1 else None}
+
+
+def render_markdown(lb: Leaderboard, options: Any = None) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in lb.metadata.get("run_statuses", {}).items())
     return markdown_environment().get_template("leaderboard.md").render(
         meta=lb.metadata, statuses=statuses, overall=lb.overall,
+        across=across_text(lb), paper=paper_rows(lb, options),
         tables=[table_rows(t) for t in lb.scenarios], meta_rows=meta_rows(lb.metadata),
         problems=lb.problems, definitions=metric_definitions(lb), stale=lb.stale,
         not_run=lb.not_run,
@@ -100,5 +134,7 @@ def render_markdown(lb: Leaderboard) -> str:
 class MarkdownReporter(Reporter):
     description = "GitHub-flavoured Markdown leaderboard, one table per scenario"
 
+    prints_tables = True
+
     def render(self, loaded: LoadedResults) -> str:
-        return render_markdown(self.leaderboard(loaded))
+        return render_markdown(self.leaderboard(loaded), self.table)

@@ -30,6 +30,8 @@ class Stat:
     ci: float | None  # half-width of the 95% Student-t confidence interval; None for n < 2
     values: list[float] = field(default_factory=list)
     per_group: bool = False  # n counts seed groups, not seeds (a group-wide measurement)
+    seeds: list[Any] = field(default_factory=list)  # the seed of each value, where known
+    # (paired tests align two cells by it: clbench.reports.significance)
 
     @property
     def low(self) -> float | None:
@@ -67,19 +69,23 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     return ((end - counts + 1 + end) / 2)[inverse]
 
 
-def summarize(values: Iterable[float | None], per_group: bool = False) -> Stat:
+def summarize(values: Iterable[float | None], per_group: bool = False,
+              seeds: Sequence[Any] | None = None) -> Stat:
     """Mean, sample sd, n and the 95% Student-t half-width of the non-null values
-    (``per_group``: the values are one per seed group)."""
-    vals = [v for v in (finite(x) for x in values) if v is not None]
+    (``per_group``: the values are one per seed group; ``seeds``: the seed of each value,
+    kept for those that are not null)."""
+    finite_values = [finite(x) for x in values]
+    vals = [v for v in finite_values if v is not None]
+    kept = [] if seeds is None else [s for s, v in zip(seeds, finite_values) if v is not None]
     n = len(vals)
     if n == 0:
-        return Stat(None, None, 0, None, [], per_group)
+        return Stat(None, None, 0, None, [], per_group, kept)
     mean = math.fsum(vals) / n
     if n < 2:
-        return Stat(mean, None, 1, None, vals, per_group)
+        return Stat(mean, None, 1, None, vals, per_group, kept)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
     ci = t_quantile(n - 1) * sd / math.sqrt(n)
-    return Stat(mean, sd, n, ci, vals, per_group)
+    return Stat(mean, sd, n, ci, vals, per_group, kept)
 
 
 def best_beyond_intervals(entries: Sequence[tuple[str, Stat]], higher_is_better: bool

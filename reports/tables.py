@@ -224,7 +224,8 @@ def _cell_metrics(ok_docs: Sequence[RunResult], setting: str | None
             metrics[m.key] = summarize((per_run[members[0]][m.key] for members in groups),
                                        per_group=True)
         else:
-            metrics[m.key] = summarize(r[m.key] for r in per_run)
+            metrics[m.key] = summarize((r[m.key] for r in per_run),
+                                       seeds=[d.spec.seed for d in ok_docs])
     return metrics
 
 

@@ -1,10 +1,12 @@
 """``clbench report --figures DIR``: heatmaps of R, per-task accuracy curves and parameter growth
 as SVG and PDF files named by scenario and strategy, with axes that cover the data, parseable
-SVG, reproducible bytes, and no torch."""
+SVG, reproducible bytes, and no torch; and the same figures as inline SVG for the HTML report
+(``drawing.figure_svg``): text escaped, ids unique in the page."""
 
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
-from clbench.reports.figures import figures, safe_name, write_figures
+from clbench.reports import drawing
+from clbench.reports.figures import (
+    acc_after_each_task,
+    figures,
+    readable_names,
+    safe_name,
+    write_figures,
+)
+from clbench.reports.paper_table import short_labels
 from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
 
@@ -29,15 +39,22 @@ def test_one_file_per_figure_and_format_named_by_scenario_and_strategy(lb, tmp_p
     written = write_figures(lb, tmp_path)
     with_matrix = [(t, c) for t in lb.scenarios for c in t.cells if c.mean_matrix]
     n_figures = 2 * len(with_matrix) + sum(any(c.mean_param_counts for c in t.cells)
-                                           for t in lb.scenarios)
+                                           for t in lb.scenarios) \
+        + sum(any(c.mean_matrix for c in t.cells) for t in lb.scenarios)
     assert len(written) == 2 * n_figures == len(list(tmp_path.iterdir()))
+    shorts = short_labels(lb.scenarios)
+    names = {t.key: readable_names(shorts)[s] for t, s in zip(lb.scenarios, shorts)}
     for t, c in with_matrix:
-        stem = f"{safe_name(t.label)}__{safe_name(c.label)}"
+        stem = f"{names[t.key]}__{readable_names([c.label])[c.label]}"
         for kind in ("heatmap", "curves"):
             assert (tmp_path / f"{stem}__{kind}.svg").is_file()
             assert (tmp_path / f"{stem}__{kind}.pdf").read_bytes().startswith(b"%PDF-")
+    # readable: the scenario's short label and the strategy's, no hash where none collide
+    assert (tmp_path / "split-digits-class-budget-smoke__joint__curves.pdf").is_file()
+    assert (tmp_path / "permuted-digits-task__naive__heatmap.pdf").is_file()
+    assert (tmp_path / "split-digits-class-budget-smoke__acc-after-each-task.pdf").is_file()
     for path in written:
-        assert all(ch.isalnum() or ch in "._-" for ch in path.name), path.name
+        assert all(ch.isalnum() or ch in "._-=" for ch in path.name), path.name
         if path.suffix == ".svg":
             root = ET.parse(path).getroot()
             assert root.tag.endswith("svg")
@@ -50,6 +67,27 @@ def test_hostile_labels_make_safe_distinct_names():
     assert safe_name("$x_1$ ^") != safe_name("x 1")
 
 
+def test_a_short_suffix_only_where_names_collide():
+    names = readable_names(["ewc (lambda=1)", "EWC (lambda=1)", "naive"])
+    assert names["naive"] == "naive"
+    a, b = names["ewc (lambda=1)"], names["EWC (lambda=1)"]
+    assert a != b and a.startswith("ewc-lambda=1-") and len(a) == len("ewc-lambda=1-") + 4
+
+
+def test_comparison_plot_has_every_strategy_acc_after_each_task(lb):
+    assert acc_after_each_task([[0.1, 0.1], [0.9, 0.2], [0.7, 0.8]]) == [0.9, 0.75]
+    assert acc_after_each_task([[0.1, 0.1], [None, 0.2], [0.7, 0.8]]) == [None, 0.75]
+    found = dict(figures(lb))
+    t = next(t for t in lb.scenarios if t.label.startswith("split-digits [class]")
+             and "smoke" in t.label)
+    fig = found["split-digits-class-budget-smoke__acc-after-each-task"]
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == sum(1 for c in t.cells if c.mean_matrix) >= 2
+    joint = next(c for c in t.cells if c.label == "joint")
+    ys = next(list(line.get_ydata()) for line in lines if line.get_label().startswith("joint"))
+    assert ys[-1] == pytest.approx(joint.metrics["acc"].mean, abs=1e-9)
+
+
 def test_axes_cover_the_data(lb):
     for stem, fig in figures(lb):
         ax = fig.axes[0]
@@ -59,11 +97,13 @@ def test_axes_cover_the_data(lb):
             assert all(lo <= y <= hi for y in ys), (stem, lo, hi, ys)
         if stem.endswith("__curves"):
             assert (lo, hi) == (0.0, 1.0)
-            assert len(ax.get_lines()) == next(t.n_tasks for t in lb.scenarios
-                                               if stem.startswith(safe_name(t.label)))
+            names = readable_names(short_labels(lb.scenarios))
+            assert len(ax.get_lines()) == next(
+                t.n_tasks for t, short in zip(lb.scenarios, short_labels(lb.scenarios))
+                if stem.startswith(names[short] + "__"))
         if stem.endswith("__heatmap"):
-            (image,) = ax.get_images()
-            assert image.get_clim() == (0.0, 1.0)
+            (mesh,) = ax.collections
+            assert mesh.get_clim() == (0.0, 1.0)
 
 
 def test_growth_lines_that_coincide_differ_in_style(lb):
@@ -96,3 +136,33 @@ def test_cli_writes_figures_without_importing_torch(tmp_path):
 def test_figures_alone_is_a_valid_request(tmp_path, capsys):
     assert cli.main(["report", "--results", str(GOLDEN / "results"),
                      "--figures", str(tmp_path)]) == 0
+
+
+XSS = "<script>alert(1)</script>"
+
+
+def test_inline_svg_escapes_labels_and_keeps_its_ids_apart():
+    fig = drawing.line_figure([(XSS, [1.0, 2.0]), ("a & b", [1.0, 2.0])], ["init", XSS],
+                              title=XSS, x_label="x", y_label="y")
+    first = str(drawing.figure_svg(fig, "s0-growth", f"Parameter growth: {XSS}"))
+    second = str(drawing.figure_svg(fig, "s1-growth", "again"))
+    for svg in (first, second):
+        assert "<script" not in svg and "<?xml" not in svg and "<!DOCTYPE" not in svg
+        assert "http://" not in svg  # no namespace declarations: HTML places <svg> itself
+    root = ET.fromstring(first)  # well-formed, and its text is the labels as written
+    texts = ["".join(el.itertext()) for el in root.iter() if el.tag in ("text", "title")]
+    assert f"Parameter growth: {XSS}" in texts and XSS in texts
+    assert f"{XSS} (same values as a & b)" not in texts  # the first label is the reference
+    assert "a & b (same values as <script>alert(1)</script>)" in texts
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in first
+    ids = [set(re.findall(r' id="([^"]+)"', svg)) for svg in (first, second)]
+    assert ids[0] and not ids[0] & ids[1]
+    assert all(i.startswith("s0-growth-") for i in ids[0])
+    refs = set(re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', first))
+    assert {a or b for a, b in refs} <= ids[0]  # every reference resolves inside the figure
+
+
+def test_inline_svg_key_must_be_an_id():
+    fig = drawing.bar_figure([("a", 1.0, None)], title="t", unit="s", x_label="s")
+    with pytest.raises(ValueError, match="key"):
+        drawing.figure_svg(fig, '"><script>', "t")

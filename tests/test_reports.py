@@ -229,7 +229,10 @@ def test_where_a_metric_means_nothing_is_said_by_its_metric_def(golden_docs, mon
     assert "[^fwt]: FWT is n/a" in md  # FWT's rule is untouched
     html = render_html(lb)
     assert 'class="na" title="BWT is n/a here: a test says so."' in html
-    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(lb)
+    from clbench.reports.paper_table import TableOptions
+
+    assert r"\textsuperscript{*} BWT is n/a here: a test says so.\par" in render_latex(
+        lb, TableOptions(table="detail"))
     cmp = compare_module.compare(lb, "sep")
     assert "bwt" not in cmp.scenarios[0].metrics and "fwt" in cmp.scenarios[0].metrics
 
@@ -424,18 +427,29 @@ def test_report_cli_writes_every_format(capsys, tmp_path):
 # compare
 
 
-def test_compare_cli_reports_welch_deltas(capsys, tmp_path):
+def test_compare_cli_reports_paired_deltas_adjusted_and_welch_on_request(capsys, tmp_path):
     md, html = tmp_path / "c.md", tmp_path / "c.html"
     code, _, err = clbench(capsys, "compare", "--candidate", "joint", "--baselines", "naive",
                            "--results", GOLDEN / "results", "--markdown", md, "--html", html)
     assert code == 0, err
     text = md.read_text()
-    assert "Welch" in text and "equal\\_var=False" in text
-    # class-incremental smoke: joint - naive ACC = 0.8122 - 0.4722, significant
-    assert re.search(r"\| naive \| \+0\.340 \(p [^)]*\) ✓ \|", text), text
-    assert "FWT" in text.split("permuted-digits")[1].split("split-digits")[0]
+    assert "paired t-test over seeds (scipy.stats.ttest\\_rel" in text
+    assert "one family: p-values adjusted by Holm" in text and "9 test(s)" in text
+    # class-incremental smoke: joint - naive ACC = 0.8122 - 0.4722, per seed, significant
+    # after Holm's adjustment
+    assert re.search(r"\| naive \| \+0\.340 \\\[\+0\.290, \+0\.390\\\]; p 0\.001, "
+                     r"adj\. 0\.007; d \+16\.77 ✓ \|", text), text
+    # the permuted-digits candidate misses a seed: Welch there, and the output says so
+    assert "† seeds differ: Welch's unpaired test instead" in text
+    assert "FWT" in text.split("## permuted-digits")[1].split("## split-digits")[0]
     page = html.read_text()
-    assert "Welch" in page and XSS not in page
+    assert "one family" in page and "Welch" in page and XSS not in page
+    code, out, err = clbench(capsys, "compare", "--candidate", "joint", "--baselines", "naive",
+                             "--results", GOLDEN / "results", "--test", "welch", "--adjust",
+                             "none", "--markdown", "-")
+    assert code == 0, err
+    assert "p is from Welch's t-test" in out and "not adjusted" in out and "†" not in out
+    assert re.search(r"\| naive \| \+0\.340 \\\[[^]]*\\\]; p [^;]*; d [^|]* ✓ \|", out), out
     code, _, err = clbench(capsys, "compare", "--candidate", "nope", "--results",
                            GOLDEN / "results")
     assert code == 2 and "nope" in err
@@ -445,15 +459,17 @@ def test_compare_cli_reports_welch_deltas(capsys, tmp_path):
 # gate
 
 
-def write_store(root: Path, cells: dict[tuple[str, str], list[float]]) -> Path:
+def write_store(root: Path, cells: dict[tuple[str, str], list[float]],
+                first_seed: int = 0) -> Path:
     """A results store with one task-incremental 2-task scenario per cell key; each value is
-    one seed's final accuracy."""
+    one seed's final accuracy (seeds ``first_seed``, ``first_seed + 1``, ...)."""
     root.mkdir(parents=True)
     store = ResultsStore(root)
     for (scenario, strategy), accs in cells.items():
-        for seed, a in enumerate(accs):
+        seeds = range(first_seed, first_seed + len(accs))
+        for seed, a in zip(seeds, accs):
             store.write(doc(scenario, "task", {"setting": "task"}, strategy, {}, seed, "smoke",
-                            [[0.5, 0.5], [a, 0.5], [a, a]], group_seeds=range(len(accs))))
+                            [[0.5, 0.5], [a, 0.5], [a, a]], group_seeds=seeds))
     return root
 
 
@@ -511,6 +527,40 @@ def test_gate_noise_is_not_significant(capsys, tmp_path):
     code, out, _ = run_gate(capsys, tmp_path / "b", {("s", "x"): [0.2, 0.8, 0.5]},
                             {("s", "x"): [0.8, 0.2, 0.5]})
     assert code == 0, out
+
+
+def test_gate_pairs_by_seed_and_adjusts_over_the_cells(capsys, tmp_path):
+    # A drop of 0.03 on every seed, small against the seed-to-seed spread: the paired test
+    # finds it, Welch would not.
+    spread = [0.5, 0.9, 0.7, 0.6, 0.8]
+    old = {("s1", "naive"): spread, ("s1", "joint"): STEADY}
+    new = {("s1", "naive"): [v - 0.03 for v in spread], ("s1", "joint"): STEADY}
+    code, out, _ = run_gate(capsys, tmp_path, old, new)
+    assert code == 1, out
+    (line,) = [ln for ln in out.splitlines() if "regression**" in ln]
+    assert "| naive |" in line and "| paired-t |" in line
+    assert welch(spread, [v - 0.03 for v in spread]) > 0.5
+    assert "2 test(s) shown form one family: p-values adjusted by Holm" in out
+    # other seeds in the current store: Welch, which misses it, and the row says which test
+    base = write_store(tmp_path / "o2", old)
+    cur = write_store(tmp_path / "n2", new, first_seed=10)
+    code, out, _ = clbench(capsys, "gate", "--baseline", base, "--current", cur)
+    assert code == 0, out
+    assert "| welch |" in out and "| paired-t |" not in out
+
+
+def test_gate_bit_identical_rerun_is_never_a_regression(tmp_path):
+    # noisy cells, a zero threshold, the loosest level: still every cell has p = 1
+    cells = {("s1", "naive"): [0.5, 0.9, 0.7, 0.6, 0.8], ("s1", "joint"): [0.1, 0.95, 0.5],
+             ("s2", "naive"): STEADY}
+    store = write_store(tmp_path / "o", cells)
+    lb = aggregate(ResultsStore(store).load().runs, **FROZEN)
+    for metric in ("acc", "forgetting"):
+        result = gate(lb, lb, metric, 0.0, 0.999, "none")
+        assert result.exit_code == 0
+        assert {r.verdict for r in result.rows} == {"within threshold"}
+        assert {r.p_value for r in result.rows} == {1.0}
+        assert {r.test for r in result.rows} == {"paired-t"}
 
 
 def test_gate_single_seed_drop_counts_and_says_so(capsys, tmp_path):

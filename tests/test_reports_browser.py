@@ -1,8 +1,8 @@
 """The HTML report in a real browser: headless Chromium (Debian's /usr/bin/chromium, not a
 Playwright download) driven by Playwright, opening the file from disk with every non-file
 request aborted. Checks: no request leaves the file, no console error or page error, no dialog
-(the ``<script>alert(1)</script>`` strategy is text), sorting on a header click, and charts
-drawn with a non-zero size.
+(the ``<script>alert(1)</script>`` strategy is text, in the tables and in the charts), sorting on
+a header click, and charts drawn with a non-zero size and their labels visible as text.
 
 Skipped, with the reason, when chromium or the playwright package is missing.
 """
@@ -104,9 +104,58 @@ def test_charts_render(page_report):
     sizes = page.evaluate(
         "Array.from(document.querySelectorAll('svg.chart')).map(s => {"
         " const r = s.getBoundingClientRect(); return [r.width, r.height,"
-        " s.querySelectorAll('polyline, rect, circle').length]; })")
+        " Array.from(s.querySelectorAll('path')).filter(p => {"
+        "  const b = p.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length];"
+        " })")
     assert len(sizes) >= 10
-    assert all(w > 0 and h > 0 and n > 0 for w, h, n in sizes), sizes
+    assert all(w > 100 and h > 50 and n > 10 for w, h, n in sizes), sizes
     assert page.locator("svg.heatmap").count() >= 6
-    poly = page.locator("svg.chart polyline").first.bounding_box()
-    assert poly and poly["width"] > 0
+    # The charts' text is text in the page, the hostile label too (no dialog: test above).
+    heatmap_texts = page.locator("svg.heatmap text").all_text_contents()
+    assert f"{XSS}: R (2 seeds)" in heatmap_texts
+    assert "0.90" in heatmap_texts  # a cell's value, written in the cell
+    box = page.locator("svg.heatmap text", has_text=f"{XSS}: R").first.bounding_box()
+    assert box and box["width"] > 0 and box["height"] > 0
+    legend = page.locator("svg.chart text", has_text="(same values as naive)")
+    assert legend.count() >= 1 and legend.first.is_visible()
+
+
+def _ranked_store_docs():
+    """Four strategies (one named like a script) ranked in each of four scenarios."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("golden_make_results",
+                                                  GOLDEN / "make_results.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    accs = {"joint": 0.9, "replay": 0.8, "naive": 0.5, XSS: 0.6}
+    return [make.run_result(f"s{k}", "task", {"setting": "task"}, name, {}, seed, "smoke",
+                            [[0.5, 0.5], [a, 0.5], [a - 0.01 * k, a + 0.01 * seed]])
+            for k in range(4) for name, a in accs.items() for seed in range(3)]
+
+
+def test_critical_difference_diagram_is_drawn(page_report, tmp_path):
+    path = tmp_path / "leaderboard.html"
+    path.write_text(render_html(aggregate(_ranked_store_docs(),
+                                          generated_at="2026-01-02T03:04:05Z")))
+    # the module's browser, a context and page of its own
+    context = page_report[0].context.browser.new_context()
+    page = context.new_page()
+    try:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
+                   else r.abort())
+        page.goto(path.as_uri())
+        assert "Friedman test over 4 scenarios and 4 strategies" in \
+            page.locator("#across p").inner_text()
+        diagram = page.locator("#across svg.cd-diagram")
+        assert diagram.count() == 1 and diagram.is_visible()
+        box = diagram.bounding_box()
+        assert box["width"] > 200 and box["height"] > 60
+        texts = diagram.locator("text").all_text_contents()
+        assert any(t.startswith("CD = ") for t in texts), texts
+        assert any("joint (1.00)" in t for t in texts), texts
+        assert any(XSS in t for t in texts) and dialogs == []
+    finally:
+        context.close()
