@@ -8,9 +8,9 @@ The package is layered, and imports only point down (``tests/test_layers.py`` en
 2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
    imports the core and itself, never one another, and lists its own modules (``BUILTIN``,
    ``SUPPORT`` in its ``__init__``).
-3. **application** (:data:`APPLICATION`): the runner, the executors, run orchestration,
-   suites, the reference runs, tuning, the API facade and the command line, which tie the
-   components together.
+3. **application** (:data:`APPLICATION`), which ties the components together: the
+   subpackage ``clbench.app`` (the runner, the executors, run orchestration, suites, tuning)
+   and, at the top, its public faces: the API facade, the command line and the reference runs.
 
 Every module of this folder is named in exactly one of the two lists below: a new module is
 refused by ``tests/test_layers.py`` until it is placed (no module is core by default).
@@ -24,5 +24,4 @@ CORE = ("budget", "errors", "experience", "files", "identity", "metrics", "migra
         "numbers", "params", "records", "registry", "results", "schema", "seeding", "spec",
         "versions")
 # Ties the components together; may import the core and every component.
-APPLICATION = ("isolation", "warmup", "runner", "executors", "orchestrate", "suite",
-               "reference", "reproducibility", "searches", "tune", "api", "cli")
+APPLICATION = ("app", "reference", "reproducibility", "searches", "api", "cli")

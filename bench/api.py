@@ -11,9 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from clbench.budget import BUDGETS
-from clbench.errors import ConfigError, ResultsError
-from clbench.orchestrate import (
+from clbench.app.orchestrate import (
     DEFAULT_RESULTS,
     Estimate,
     RunSummary,
@@ -21,11 +19,13 @@ from clbench.orchestrate import (
     estimate,
     run,
 )
+from clbench.app.suite import builtin_suites, load_suite
+from clbench.budget import BUDGETS
+from clbench.errors import ConfigError, ResultsError
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
 from clbench.results import ResultsStore, write_output
 from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
-from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
 
 __all__ = ["DEFAULT_RESULTS", "Estimate", "RunSummary", "check_run_options", "compare",
@@ -93,10 +93,10 @@ def tune(scenario: str, strategy: str, space: Sequence[str], *, sampler: str = "
          outputs: dict[str, str | Path] | None = None,
          **run_options: Any):
     """Search ``strategy``'s parameters on ``scenario``, scored on the validation split (see
-    :mod:`clbench.tune`); every trial runs through :func:`run` (``run_options``: device,
+    :mod:`clbench.app.tune`); every trial runs through :func:`run` (``run_options``: device,
     data_dir, group_size, ...) into ``results``. ``outputs`` maps ``markdown``/``json`` to a
     file (``-``: returned only). Returns ``(TuneResult, {format: text})``."""
-    from clbench import tune as tuning
+    from clbench.app import tune as tuning
 
     check_run_options(run_options.get("device", "auto"), run_options.get("group_size"),
                       results, run_timeout=run_options.get("run_timeout"))
@@ -139,7 +139,7 @@ def prepare(
     if STRATEGIES.get(spec.strategy).batched is False and len(seeds) != 1:
         raise ConfigError(f"{spec.strategy!r} trains one seed at a time",
                           hint="give a single seed")
-    from clbench.runner import resolve_device, set_up_group
+    from clbench.app.runner import resolve_device, set_up_group
     from clbench.scenarios.data import DataConfig
     from clbench.seeding import seed_everything
 
@@ -286,7 +286,7 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
         return [{"name": n, "description": getattr(c, "description", "")}
                 for n, c in REPORTERS.items()]
     if kind == "executors":  # clbench run --executor NAME, with its own options
-        from clbench.executors import EXECUTORS
+        from clbench.app.executors import EXECUTORS
 
         return [{"name": n, "description": getattr(c, "description", ""),
                  "options": [{"flag": o.flag, "metavar": o.metavar, "help": o.help}

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clbench import api
+from clbench.app.executors import EXECUTORS, make_executor
 from clbench.errors import ClbenchError, ConfigError
-from clbench.executors import EXECUTORS, make_executor
 from clbench.metrics import MATRIX_METRICS, matrix_metric
 from clbench.numbers import (
     COUNT,
@@ -181,7 +181,7 @@ def _add_timeout_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
-    """--executor and every registered executor's own options (clbench.executors.Option)."""
+    """--executor and every registered executor's own options (clbench.app.executors.Option)."""
     ex = p.add_argument_group("executor (see README: More than one machine)")
     executors = EXECUTORS.items()
     ex.add_argument("--executor", choices=[name for name, _ in executors], default="local",

@@ -1,5 +1,5 @@
 """Number options of the command line: one argparse ``type=`` per kind of number, so that
-every subcommand (and every executor's own options, :class:`clbench.executors.Option`) checks
+every subcommand (and every executor's own options, :class:`clbench.app.executors.Option`) checks
 a number the same way: it parses, is finite, and lies in its range."""
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ class RunIdentity(Stored):
     # recorded"): where it ran, the machine's host name and the executor (local, ray).
     host: str | None = key(Text(non_empty=True), optional=True)
     executor: str | None = key(Text(non_empty=True), optional=True)
-    # The process's one-time set-up (clbench.warmup) before this group, kept out of its times.
+    # The process's one-time set-up (clbench.app.warmup) before this group, kept out of its times.
     warmup_s: float | None = key(Seconds(), optional=True)
 
 

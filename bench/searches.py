@@ -24,6 +24,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from clbench.app.tune import DEFAULT_VALIDATION, grid, parse_space
 from clbench.errors import ClbenchError, ConfigError
 from clbench.metrics import matrix_metric
 from clbench.params import parse_named
@@ -31,7 +32,6 @@ from clbench.reference import check_unique_ids, read_table
 from clbench.registry import STRATEGIES
 from clbench.results import ResultsStore, write_atomically
 from clbench.spec import make_specs, parse_seeds
-from clbench.tune import DEFAULT_VALIDATION, grid, parse_space
 
 RESULTS = Path("reference/results")
 DOC = Path("docs/tuning.md")

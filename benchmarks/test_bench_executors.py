@@ -24,9 +24,9 @@ import pytest
 import torch
 
 from clbench import api
-from clbench.executors import make_executor
+from clbench.app.executors import make_executor
+from clbench.app.runner import plan_groups
 from clbench.results import ResultsStore
-from clbench.runner import plan_groups
 
 ray = pytest.importorskip("ray")
 

@@ -6,5 +6,6 @@ one module plus an entry point in the group ``clbench.scenarios`` (README: Exten
 
 # The modules that register scenarios, imported on the registry's first lookup.
 BUILTIN = ("permuted", "split")
-# The modules that register nothing: the scenario contract, data options, dataset readers.
-SUPPORT = ("base", "data", "datasets")
+# The modules that register nothing: the scenario contract, the datasets and their readers,
+# the shared path of scenarios cut from one dataset.
+SUPPORT = ("base", "data", "datasets", "on_dataset", "readers")

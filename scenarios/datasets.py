@@ -1,4 +1,7 @@
-"""Image datasets for clbench: find them on disk, decode them fast, validate them, cache them.
+"""Image datasets for clbench: one :class:`DatasetDef` record per dataset says all clbench knows
+of it (classes, image shape, normalisation, where its files lie and in which format, how to
+download it); :func:`load_dataset` finds, decodes (:mod:`clbench.scenarios.readers`), validates
+and caches it.
 
 ``load_dataset(name, data_dir, download)`` returns an :class:`ImageDataset` whose images are
 ``uint8`` tensors ``[N, C, H, W]`` and whose labels are ``int64`` tensors ``[N]``. Decoded
@@ -7,20 +10,16 @@ datasets are cached in-process, keyed by name and resolved data folder, so a sec
 Where the files are looked for
 ------------------------------
 ``data_dir`` (default :func:`default_data_dir`: ``$CLBENCH_DATA``, else
-``$XDG_CACHE_HOME/clbench/data``, else ``~/.cache/clbench/data``) is searched for these layouts,
-in this order; the first complete one wins.
+``$XDG_CACHE_HOME/clbench/data``, else ``~/.cache/clbench/data``) is searched for each layout of
+the dataset's record, in order; the first complete one wins:
 
 mnist
     ``MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
-    t10k-labels-idx1-ubyte}`` (torchvision's layout), each file plain or ``.gz`` (the plain file
-    is preferred when both exist). IDX format: a big-endian header (magic ``0x00000803`` for
-    images, ``0x00000801`` for labels, then one uint32 per dimension) followed by the bytes.
+    t10k-labels-idx1-ubyte}`` (torchvision's layout), each file plain or ``.gz``.
 cifar10
-    1. ``cifar-10-batches-py/{data_batch_1..5, test_batch}``: the "python version" pickles, each
-       a dict with ``b"data"`` (uint8 ``[N, 3072]``) and ``b"labels"`` (torchvision's layout).
-    2. ``cifar-10-batches-bin/{data_batch_1..5.bin, test_batch.bin}``: the official "binary
-       version", records of 1 label byte + 3072 pixel bytes (1024 R, 1024 G, 1024 B, each plane
-       row-major 32x32).
+    1. ``cifar-10-batches-py/{data_batch_1..5, test_batch}``: the "python version" pickles
+       (torchvision's layout).
+    2. ``cifar-10-batches-bin/{data_batch_1..5.bin, test_batch.bin}``: the "binary version".
     3. ``cifar-10-subset-bin/{data_batch_1.bin, test_batch.bin}``: the same record format holding
        a 10% subset (``source["subset"]`` is True).
 cifar100
@@ -28,12 +27,7 @@ cifar100
     2. ``cifar-100-binary/{train.bin, test.bin}``: records of 1 coarse label byte + 1 fine label
        byte + 3072 pixel bytes. The fine labels (100 classes) are used.
 digits
-    scikit-learn's bundled ``load_digits()`` (1797 images 8x8, no files, always offline), scaled
-    from 0..16 to 0..255 and split 80/20, stratified, with ``numpy.random.default_rng(0)``.
-
-A CIFAR pixel row of 3072 bytes is channel-planar, so it maps to ``[3, 32, 32]`` by a plain
-reshape. Pickles are read only with a restricted unpickler that allows the few numpy globals an
-array needs and refuses every other global, so a crafted file cannot run code.
+    scikit-learn's bundled ``load_digits()`` (1797 images 8x8, no files, always offline).
 
 When no layout is complete and ``download`` is true (and ``CLBENCH_OFFLINE`` is not set),
 torchvision's dataset class downloads into ``data_dir`` (``MNIST/raw``, ``cifar-10-batches-py``,
@@ -43,31 +37,24 @@ folder searched and every accepted path.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import pickle
 import threading
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
 from clbench.errors import DataError
-
-DATASETS: tuple[str, ...] = ("mnist", "cifar10", "cifar100", "digits")
-
-_N_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100, "digits": 10}
-_STATS = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
-_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "digits"}
+from clbench.scenarios.readers import (
+    SKLEARN_DIGITS,
+    Arrays,
+    Bundled,
+    CifarPickles,
+    CifarRecords,
+    Format,
+    IdxImagesAndLabels,
+)
 
 _HINT = (
     "put the files there, or set --data-dir / CLBENCH_DATA to the folder that holds them, "
@@ -90,6 +77,79 @@ class ImageDataset:
     source: dict  # JSON-serialisable provenance
 
 
+@dataclass(frozen=True)
+class Layout:
+    """One way a dataset's files lie in the data folder."""
+
+    folder: str  # relative to the data dir
+    train: tuple[str, ...]  # the training split's files, in the order the format reads them
+    test: tuple[str, ...]
+    format: Format
+    subset: bool = False  # the files hold a subset of the dataset
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.train + self.test
+
+
+@dataclass(frozen=True)
+class DatasetDef:
+    """Everything clbench knows of one dataset."""
+
+    name: str
+    title: str  # as people write it, for messages
+    n_classes: int
+    input_shape: tuple[int, int, int]  # C, H, W
+    layouts: tuple[Layout, ...] = ()  # where its files may lie, in order of preference
+    # Per-channel mean and standard deviation of pixel / 255; None: measured on the train split.
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    download: str | None = None  # the torchvision.datasets class that fetches it
+    bundled: Bundled | None = None  # shipped with a library: no files
+
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+DATASET_DEFS: dict[str, DatasetDef] = {d.name: d for d in (
+    DatasetDef(
+        "mnist", "MNIST", 10, (1, 28, 28),
+        layouts=(Layout("MNIST/raw", _MNIST_FILES[:2], _MNIST_FILES[2:], IdxImagesAndLabels()),),
+        stats=((0.1307,), (0.3081,)), download="MNIST"),
+    DatasetDef(
+        "cifar10", "CIFAR-10", 10, (3, 32, 32),
+        layouts=(
+            Layout("cifar-10-batches-py", _CIFAR10_TRAIN, ("test_batch",),
+                   CifarPickles(b"labels")),
+            Layout("cifar-10-batches-bin", tuple(f"{f}.bin" for f in _CIFAR10_TRAIN),
+                   ("test_batch.bin",), CifarRecords()),
+            Layout("cifar-10-subset-bin", ("data_batch_1.bin",), ("test_batch.bin",),
+                   CifarRecords(), subset=True),
+        ),
+        stats=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)), download="CIFAR10"),
+    DatasetDef(
+        "cifar100", "CIFAR-100", 100, (3, 32, 32),
+        layouts=(
+            Layout("cifar-100-python", ("train",), ("test",), CifarPickles(b"fine_labels")),
+            Layout("cifar-100-binary", ("train.bin",), ("test.bin",),
+                   CifarRecords(coarse_classes=20)),
+        ),
+        stats=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)), download="CIFAR100"),
+    DatasetDef("digits", "digits", 10, (1, 8, 8), bundled=SKLEARN_DIGITS),
+)}
+DATASETS: tuple[str, ...] = tuple(DATASET_DEFS)
+
+
+def dataset_def(name: str) -> DatasetDef:
+    """The record of ``name``; a DataError listing the datasets for an unknown one."""
+    if name not in DATASET_DEFS:
+        raise DataError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}",
+            hint=f"use one of: {', '.join(DATASETS)}",
+        )
+    return DATASET_DEFS[name]
+
+
 # ---------------------------------------------------------------------------------------------
 # Environment
 
@@ -110,23 +170,7 @@ def offline_from_env() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Low-level readers
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when its name ends in ``.gz``."""
-    try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(
-            f"{path}: corrupt or truncated gzip file ({exc})",
-            hint="delete it and fetch it again",
-        ) from exc
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
+# From files
 
 
 def _finish(arr: np.ndarray) -> torch.Tensor:
@@ -136,194 +180,34 @@ def _finish(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def _check_labels(labels: np.ndarray, n_classes: int, path: Path, what: str = "labels") -> None:
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DataError(
-            f"{path}: {what} must lie in 0..{n_classes - 1}, found values "
-            f"{int(labels.min())}..{int(labels.max())}",
-            hint="the file is corrupt or belongs to another dataset",
-        )
-
-
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes with ``ndim`` dimensions, as a uint8 array."""
-    data = _read_bytes(path)
-    magic = 0x00000800 | ndim
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(
-            f"{path}: truncated IDX file: {len(data)} bytes, expected a {header}-byte header "
-            f"(magic 0x{magic:08x})"
-        )
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise DataError(
-            f"{path}: not an IDX file of {ndim}-d unsigned bytes: magic 0x{found:08x}, "
-            f"expected 0x{magic:08x}"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        raise DataError(
-            f"{path}: IDX file of shape {dims} should be {expected} bytes, found {len(data)} "
-            f"({'truncated' if len(data) < expected else 'trailing bytes'})"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _read_records(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR binary file: records of ``n_labels`` label bytes + 3072 pixel bytes.
-
-    Returns ``(pixels uint8 [N, 3, 32, 32], labels uint8 [N, n_labels])``.
-    """
-    data = _read_bytes(path)
-    size = n_labels + 3072
-    if not data or len(data) % size:
-        raise DataError(
-            f"{path}: truncated or corrupt CIFAR binary file: {len(data)} bytes is not a "
-            f"positive multiple of the {size}-byte record ({n_labels} label byte(s) + 3072 pixels)"
-        )
-    rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
-    return rec[:, n_labels:].reshape(-1, 3, 32, 32), rec[:, :n_labels]
-
-
-def _numpy_reconstruct() -> Callable:
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-class _RefusedGlobal(pickle.UnpicklingError):
-    """A pickle asked for a global that CIFAR pickles never need."""
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """Unpickles the CIFAR "python version" files and nothing that needs other globals."""
-
-    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-        }
+def _dataset(d: DatasetDef, train: Arrays, test: Arrays, layout: str, path: str,
+             files: list[str], subset: bool) -> ImageDataset:
+    if d.stats is None:
+        scaled = train[0].astype(np.float64) / 255.0
+        mean, std = (float(scaled.mean()),), (float(scaled.std()),)
+    else:
+        mean, std = d.stats
+    return ImageDataset(
+        name=d.name,
+        train_x=_finish(train[0]),
+        train_y=_finish(train[1]),
+        test_x=_finish(test[0]),
+        test_y=_finish(test[1]),
+        n_classes=d.n_classes,
+        mean=mean,
+        std=std,
+        source={"layout": layout, "path": path, "files": files, "n_train": len(train[1]),
+                "n_test": len(test[1]), "subset": subset},
     )
 
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise _RefusedGlobal(f"global {module}.{name} is not allowed")
-        if name == "_reconstruct":
-            return _numpy_reconstruct()
-        return getattr(np, name)
 
-    def persistent_load(self, pid):
-        raise _RefusedGlobal("persistent ids are not allowed")
-
-
-def _read_pickle(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR pickle, as ``(pixels uint8 [N, 3, 32, 32], labels int64 [N])``."""
-    raw = _read_bytes(path)
-    try:
-        obj = _CifarUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except _RefusedGlobal as exc:
-        raise DataError(
-            f"{path}: refused to load: not a CIFAR pickle ({exc})",
-            hint="only the original CIFAR python-version files are read; delete this one",
-        ) from exc
-    except Exception as exc:  # truncated or garbled: EOFError, ValueError, TypeError, ...
-        raise DataError(
-            f"{path}: truncated or corrupt CIFAR pickle ({type(exc).__name__}: {exc})",
-            hint="delete it and fetch it again",
-        ) from exc
-    if not isinstance(obj, dict) or b"data" not in obj or label_key not in obj:
-        keys = sorted(map(repr, obj)) if isinstance(obj, dict) else type(obj).__name__
-        raise DataError(
-            f"{path}: not a CIFAR pickle: expected a dict with b'data' and {label_key!r}, "
-            f"found {keys}"
-        )
-    data = obj[b"data"]
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != 3072
-    ):
-        desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data)
-        raise DataError(f"{path}: b'data' should be a uint8 array [N, 3072], found {desc}")
-    try:
-        labels = np.asarray(obj[label_key])
-    except Exception as exc:
-        raise DataError(f"{path}: unreadable {label_key!r}: {exc}") from exc
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DataError(
-            f"{path}: {label_key!r} should be a list of integers, found {labels.dtype} "
-            f"{labels.shape}"
-        )
-    if len(labels) != len(data):
-        raise DataError(f"{path}: {len(data)} images but {len(labels)} labels in {label_key!r}")
-    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-# Layouts
-
-
-@dataclass(frozen=True)
-class _Layout:
-    folder: str  # relative to the data dir
-    train: tuple[str, ...]
-    test: tuple[str, ...]
-    kind: str  # "idx" | "pickle" | "bin"
-    subset: bool = False
-
-    @property
-    def files(self) -> tuple[str, ...]:
-        return self.train + self.test
-
-
-_MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-
-_LAYOUTS: dict[str, tuple[_Layout, ...]] = {
-    "mnist": (_Layout("MNIST/raw", _MNIST_FILES[:2], _MNIST_FILES[2:], "idx"),),
-    "cifar10": (
-        _Layout(
-            "cifar-10-batches-py",
-            tuple(f"data_batch_{i}" for i in range(1, 6)),
-            ("test_batch",),
-            "pickle",
-        ),
-        _Layout(
-            "cifar-10-batches-bin",
-            tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
-            ("test_batch.bin",),
-            "bin",
-        ),
-        _Layout("cifar-10-subset-bin", ("data_batch_1.bin",), ("test_batch.bin",), "bin", True),
-    ),
-    "cifar100": (
-        _Layout("cifar-100-python", ("train",), ("test",), "pickle"),
-        _Layout("cifar-100-binary", ("train.bin",), ("test.bin",), "bin"),
-    ),
-}
-
-
-def _locate(root: Path, layout: _Layout) -> tuple[dict[str, Path], list[str]]:
+def _locate(root: Path, layout: Layout) -> tuple[dict[str, Path], list[str]]:
     """The layout's files that exist (name -> path) and the names of those missing."""
     folder = root / layout.folder
     found: dict[str, Path] = {}
     missing: list[str] = []
     for name in layout.files:
-        if layout.kind == "idx":  # plain preferred (faster), else gzip
-            candidates = [folder / name, folder / f"{name}.gz"]
-        else:
-            candidates = [folder / name]
+        candidates = [folder / f"{name}{suffix}" for suffix in layout.format.suffixes]
         hit = next((p for p in candidates if p.is_file()), None)
         if hit is None:
             missing.append(name)
@@ -332,61 +216,21 @@ def _locate(root: Path, layout: _Layout) -> tuple[dict[str, Path], list[str]]:
     return found, missing
 
 
-def _expected_paths(root: Path, name: str) -> str:
+def _expected_paths(root: Path, d: DatasetDef) -> str:
     lines = []
-    for i, layout in enumerate(_LAYOUTS[name], 1):
-        suffix = "[.gz]" if layout.kind == "idx" else ""
+    for i, layout in enumerate(d.layouts, 1):
+        optional = [s for s in layout.format.suffixes if s]
+        suffix = "".join(f"[{s}]" for s in optional)
         extra = " (10% subset)" if layout.subset else ""
         lines.append(f"  layout {i}{extra}:")
         lines.extend(f"    {root / layout.folder / f}{suffix}" for f in layout.files)
     return "\n".join(lines)
 
 
-def _decode_mnist(files: dict[str, Path]) -> tuple[np.ndarray, ...]:
-    out = []
-    for images_name, labels_name in (_MNIST_FILES[:2], _MNIST_FILES[2:]):
-        ipath, lpath = files[images_name], files[labels_name]
-        images = _read_idx(ipath, 3)
-        labels = _read_idx(lpath, 1)
-        if images.shape[1:] != (28, 28):
-            raise DataError(f"{ipath}: MNIST images must be 28x28, found {images.shape[1:]}")
-        if len(images) != len(labels):
-            raise DataError(
-                f"{ipath} holds {len(images)} images but {lpath} holds {len(labels)} labels"
-            )
-        _check_labels(labels, 10, lpath)
-        out += [images.reshape(-1, 1, 28, 28), labels.astype(np.int64)]
-    return tuple(out)
-
-
-def _decode_cifar(name: str, layout: _Layout, files: dict[str, Path]) -> tuple[np.ndarray, ...]:
-    n_classes = _N_CLASSES[name]
-    out = []
-    for split in (layout.train, layout.test):
-        xs, ys = [], []
-        for fname in split:
-            path = files[fname]
-            if layout.kind == "pickle":
-                x, y = _read_pickle(path, b"labels" if name == "cifar10" else b"fine_labels")
-            elif name == "cifar10":
-                x, lab = _read_records(path, 1)
-                y = lab[:, 0].astype(np.int64)
-            else:
-                x, lab = _read_records(path, 2)
-                _check_labels(lab[:, 0], 20, path, "coarse labels")
-                y = lab[:, 1].astype(np.int64)
-            _check_labels(y, n_classes, path)
-            xs.append(x)
-            ys.append(y)
-        # concatenate copies, so the result is contiguous, writable and owns its memory
-        out += [np.concatenate(xs), np.concatenate(ys)]
-    return tuple(out)
-
-
-def _from_files(name: str, root: Path) -> tuple[ImageDataset | None, list[str]]:
+def _from_files(d: DatasetDef, root: Path) -> tuple[ImageDataset | None, list[str]]:
     """The dataset from the first complete layout, or None and notes on incomplete ones."""
     incomplete: list[str] = []
-    for layout in _LAYOUTS[name]:
+    for layout in d.layouts:
         files, missing = _locate(root, layout)
         if missing:
             if (root / layout.folder).is_dir():
@@ -394,98 +238,40 @@ def _from_files(name: str, root: Path) -> tuple[ImageDataset | None, list[str]]:
                     f"{root / layout.folder} is incomplete: missing {', '.join(missing)}"
                 )
             continue
-        if layout.kind == "idx":
-            arrays = _decode_mnist(files)
-        else:
-            arrays = _decode_cifar(name, layout, files)
-        train_x, train_y, test_x, test_y = arrays
-        mean, std = _STATS[name]
-        source = {
-            "layout": layout.folder,
-            "path": str(root / layout.folder),
-            "files": [files[f].name for f in layout.files],
-            "n_train": len(train_y),
-            "n_test": len(test_y),
-            "subset": layout.subset,
-        }
-        ds = ImageDataset(
-            name=name,
-            train_x=_finish(train_x),
-            train_y=_finish(train_y),
-            test_x=_finish(test_x),
-            test_y=_finish(test_y),
-            n_classes=_N_CLASSES[name],
-            mean=mean,
-            std=std,
-            source=source,
-        )
-        return ds, incomplete
+        train, test = (layout.format.read([files[f] for f in split], d.n_classes,
+                                          d.input_shape)
+                       for split in (layout.train, layout.test))
+        return _dataset(d, train, test, layout.folder, str(root / layout.folder),
+                        [files[f].name for f in layout.files], layout.subset), incomplete
     return None, incomplete
 
 
-def _load_digits() -> ImageDataset:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = np.rint(np.asarray(bunch.images, dtype=np.float64) * 255.0 / 16.0)
-    images = np.clip(images, 0, 255).astype(np.uint8).reshape(-1, 1, 8, 8)
-    labels = np.asarray(bunch.target, dtype=np.int64)
-    rng = np.random.default_rng(0)
-    train_idx, test_idx = [], []
-    for c in range(10):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = round(0.2 * len(idx))
-        test_idx.append(idx[:n_test])
-        train_idx.append(idx[n_test:])
-    tr = np.sort(np.concatenate(train_idx))
-    te = np.sort(np.concatenate(test_idx))
-    train_x = images[tr]
-    scaled = train_x.astype(np.float64) / 255.0
-    return ImageDataset(
-        name="digits",
-        train_x=_finish(train_x),
-        train_y=_finish(labels[tr]),
-        test_x=_finish(images[te]),
-        test_y=_finish(labels[te]),
-        n_classes=10,
-        mean=(float(scaled.mean()),),
-        std=(float(scaled.std()),),
-        source={
-            "layout": "sklearn-digits",
-            "path": "sklearn.datasets.load_digits",
-            "files": [],
-            "n_train": len(tr),
-            "n_test": len(te),
-            "subset": False,
-        },
-    )
+def _from_library(d: DatasetDef) -> ImageDataset:
+    train, test = d.bundled.load()
+    return _dataset(d, train, test, d.bundled.layout, d.bundled.path, [], False)
 
 
-def _download(name: str, root: Path) -> None:
+def _download(d: DatasetDef, root: Path) -> None:
     """Fetch the dataset with torchvision into ``root``; any failure is a DataError."""
     try:
         from torchvision import datasets as tv_datasets
 
-        cls = {
-            "mnist": tv_datasets.MNIST,
-            "cifar10": tv_datasets.CIFAR10,
-            "cifar100": tv_datasets.CIFAR100,
-        }[name]
+        cls = getattr(tv_datasets, d.download)
         root.mkdir(parents=True, exist_ok=True)
         cls(root=str(root), train=True, download=True)
     except Exception as exc:
         raise DataError(
-            f"{_TITLES[name]} download failed: {type(exc).__name__}: {exc}\n"
-            f"{_missing_message(name, root, [])}",
+            f"{d.title} download failed: {type(exc).__name__}: {exc}\n"
+            f"{_missing_message(d, root, [])}",
             hint=_HINT,
         ) from exc
 
 
-def _missing_message(name: str, root: Path, incomplete: list[str]) -> str:
-    lines = [f"{_TITLES[name]} ({name}) not found in data dir {root}"]
+def _missing_message(d: DatasetDef, root: Path, incomplete: list[str]) -> str:
+    lines = [f"{d.title} ({d.name}) not found in data dir {root}"]
     lines += [f"  {note}" for note in incomplete]
     lines.append("expected one of these layouts:")
-    lines.append(_expected_paths(root, name))
+    lines.append(_expected_paths(root, d))
     return "\n".join(lines)
 
 
@@ -505,12 +291,8 @@ def load_dataset(
     torchvision; otherwise the network is never touched. Raises :class:`DataError` for an
     unknown name and for missing, incomplete or corrupt data.
     """
-    if name not in DATASETS:
-        raise DataError(
-            f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}",
-            hint=f"use one of: {', '.join(DATASETS)}",
-        )
-    if name == "digits":
+    d = dataset_def(name)
+    if d.bundled is not None:
         key = (name, "")
         root = None
     else:
@@ -522,14 +304,14 @@ def load_dataset(
         if cached is not None:
             return cached
         if root is None:
-            ds = _load_digits()
+            ds = _from_library(d)
         else:
-            ds, incomplete = _from_files(name, root)
-            if ds is None and download and not offline_from_env():
-                _download(name, root)
-                ds, incomplete = _from_files(name, root)
+            ds, incomplete = _from_files(d, root)
+            if ds is None and download and d.download and not offline_from_env():
+                _download(d, root)
+                ds, incomplete = _from_files(d, root)
             if ds is None:
-                raise DataError(_missing_message(name, root, incomplete), hint=_HINT)
+                raise DataError(_missing_message(d, root, incomplete), hint=_HINT)
         _CACHE[key] = ds
         return ds
 

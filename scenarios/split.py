@@ -12,24 +12,21 @@ Split Digits demo (5 x 2, scikit-learn's 8x8 digits). Settings (van de Ven & Tol
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
-from clbench.experience import ScenarioData, ScenarioInfo, TaskData, TaskInfo
+from clbench.experience import TaskData, TaskInfo
 from clbench.registry import BACKBONES, SCENARIOS
-from clbench.scenarios.base import Scenario
-from clbench.scenarios.data import on_device, subset_rows
+from clbench.scenarios.data import subset_rows
+from clbench.scenarios.datasets import DATASET_DEFS
+from clbench.scenarios.on_dataset import DatasetScenario
 from clbench.seeding import Stream, derive_seed
 
 
-class SplitScenario(Scenario):
-    dataset: ClassVar[str]
-    n_classes: ClassVar[int]
-    input_shape: ClassVar[tuple[int, int, int]]
-
+class SplitScenario(DatasetScenario):
     def class_order(self, seed: int) -> list[int]:
         if self.params.class_order == "standard":
             return list(range(self.n_classes))
@@ -40,7 +37,7 @@ class SplitScenario(Scenario):
         # A seeded class order gives each seed other tasks (of other sizes): no batching across.
         return seed if self.params.class_order == "random" else None
 
-    def info(self, seed: int) -> ScenarioInfo:
+    def tasks(self, seed: int) -> tuple[list[TaskInfo], int]:
         p = self.params
         order = self.class_order(seed)
         per_task = self.n_classes // p.n_tasks
@@ -49,48 +46,29 @@ class SplitScenario(Scenario):
             source = tuple(order[t * per_task:(t + 1) * per_task])
             outputs = tuple(range(per_task)) if p.setting == "domain" else source
             tasks.append(TaskInfo(t, outputs, source))
-        return ScenarioInfo(
-            name=self.name,
-            version=self.version,
-            params=_params_dict(p),
-            setting=p.setting,
-            input_shape=self.input_shape,
-            n_outputs=per_task if p.setting == "domain" else self.n_classes,
-            tasks=tuple(tasks),
-            backbone=p.backbone,
-        )
+        return tasks, per_task if p.setting == "domain" else self.n_classes
 
-    def build(self, seeds, budget, device, data) -> ScenarioData:
-        ds = on_device(self.dataset, data, device)
-        info = self.info(seeds[0])
+    def split_tasks(self, info, seeds, labels, images, limit, ds, device) -> list[TaskData]:
         members = len(seeds)
-        splits = {"train": [], "test": []}
-        for split, labels_cpu, images, limit in (
-            ("train", ds.dataset.train_y, ds.train_images, budget.max_train_per_task),
-            ("test", ds.dataset.test_y, ds.test_images, budget.max_test_per_task),
-        ):
-            for task in info.tasks:
-                # Label lookup: dataset class id -> output unit of this task.
-                lookup = torch.full((self.n_classes,), -1, dtype=torch.long)
-                lookup[list(task.source_classes)] = torch.tensor(task.classes)
-                rows = torch.nonzero(lookup[labels_cpu] >= 0).squeeze(1)
-                rows = subset_rows(rows, limit)
-                labels = lookup[labels_cpu[rows]]
-                splits[split].append(
-                    TaskData(
-                        images,
-                        rows.to(device)[None].expand(members, -1),
-                        labels.to(device)[None].expand(members, -1),
-                        torch.full((members, len(rows)), task.index, device=device),
-                        ds.mean,
-                        ds.std,
-                    )
+        out = []
+        for task in info.tasks:
+            # Label lookup: dataset class id -> output unit of this task.
+            lookup = torch.full((self.n_classes,), -1, dtype=torch.long)
+            lookup[list(task.source_classes)] = torch.tensor(task.classes)
+            rows = torch.nonzero(lookup[labels] >= 0).squeeze(1)
+            rows = subset_rows(rows, limit)
+            task_labels = lookup[labels[rows]]
+            out.append(
+                TaskData(
+                    images,
+                    rows.to(device)[None].expand(members, -1),
+                    task_labels.to(device)[None].expand(members, -1),
+                    torch.full((members, len(rows)), task.index, device=device),
+                    ds.mean,
+                    ds.std,
                 )
-        return ScenarioData(info, splits["train"], splits["test"], ds.dataset.source)
-
-
-def _params_dict(params) -> dict:
-    return asdict(params)
+            )
+        return out
 
 
 def _split_params(default_tasks: int, default_backbone: str, n_classes: int):
@@ -117,29 +95,29 @@ def _split_params(default_tasks: int, default_backbone: str, n_classes: int):
 class SplitMNIST(SplitScenario):
     description = "MNIST digits in 5 tasks of 2 classes (0/1, 2/3, ...)"
     version = "1"
-    dataset, n_classes, input_shape = "mnist", 10, (1, 28, 28)
-    Params = _split_params(5, "mlp", 10)
+    dataset = DATASET_DEFS["mnist"]
+    Params = _split_params(5, "mlp", dataset.n_classes)
 
 
 @SCENARIOS.register("split-cifar10")
 class SplitCIFAR10(SplitScenario):
     description = "CIFAR-10 in 5 tasks of 2 classes"
     version = "1"
-    dataset, n_classes, input_shape = "cifar10", 10, (3, 32, 32)
-    Params = _split_params(5, "resnet18-reduced", 10)
+    dataset = DATASET_DEFS["cifar10"]
+    Params = _split_params(5, "resnet18-reduced", dataset.n_classes)
 
 
 @SCENARIOS.register("split-cifar100")
 class SplitCIFAR100(SplitScenario):
     description = "CIFAR-100 in 10 tasks of 10 classes (n_tasks=20: 20 tasks of 5)"
     version = "1"
-    dataset, n_classes, input_shape = "cifar100", 100, (3, 32, 32)
-    Params = _split_params(10, "resnet18-reduced", 100)
+    dataset = DATASET_DEFS["cifar100"]
+    Params = _split_params(10, "resnet18-reduced", dataset.n_classes)
 
 
 @SCENARIOS.register("split-digits")
 class SplitDigits(SplitScenario):
     description = "scikit-learn's bundled 8x8 digits in 5 tasks of 2 classes (offline demo)"
     version = "1"
-    dataset, n_classes, input_shape = "digits", 10, (1, 8, 8)
-    Params = _split_params(5, "mlp", 10)
+    dataset = DATASET_DEFS["digits"]
+    Params = _split_params(5, "mlp", dataset.n_classes)

@@ -123,7 +123,7 @@ def _accuracy_curve(strategy, data, epochs: int) -> list[torch.Tensor]:
     """Train ``strategy`` on the scenario's first task for ``epochs`` epochs (one optimiser, as
     any task trains); its test accuracy on that task, ``[S]``, before the first step, every
     ``EVAL_EVERY`` steps, and at the end."""
-    from clbench.runner import evaluate
+    from clbench.app.runner import evaluate
 
     curve, step, count = [], strategy.training_step, 0
 

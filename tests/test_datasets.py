@@ -1,5 +1,6 @@
-"""Tests for clbench.scenarios.datasets: every on-disk layout (tiny generated files), validation,
-the restricted unpickler, the missing-data and download paths, digits, and the real shared data."""
+"""Tests for clbench.scenarios.datasets and its readers: every on-disk layout (tiny generated
+files), validation, the restricted unpickler, the missing-data and download paths, digits, and
+the real shared data."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch
 
 from clbench.errors import DataError
 from clbench.scenarios import datasets as ds_mod
+from clbench.scenarios import readers
 from clbench.scenarios.datasets import (
     DATASETS,
     ImageDataset,
@@ -427,7 +429,7 @@ def test_malicious_pickle_is_refused_and_not_run(tmp_path, kind):
 
 
 def test_unpickler_allows_only_numpy_globals():
-    up = ds_mod._CifarUnpickler(io.BytesIO(b""), encoding="bytes")
+    up = readers.CifarUnpickler(io.BytesIO(b""), encoding="bytes")
     assert up.find_class("numpy", "ndarray") is np.ndarray
     assert up.find_class("numpy", "dtype") is np.dtype
     assert callable(up.find_class("numpy.core.multiarray", "_reconstruct"))
@@ -492,7 +494,7 @@ def test_missing_without_download(tmp_path, name):
     msg = str(e.value)
     root = (tmp_path / "nowhere").resolve()
     assert str(root) in msg and name in msg
-    for layout in ds_mod._LAYOUTS[name]:
+    for layout in ds_mod.DATASET_DEFS[name].layouts:
         for f in layout.files:
             assert str(root / layout.folder / f) in msg
     hint = e.value.hint
@@ -658,3 +660,57 @@ def test_real_cifar10_subset():
     # channel means of the subset are close to the published CIFAR-10 ones
     means = d.train_x.float().div(255).mean(dim=(0, 2, 3)).tolist()
     assert means == pytest.approx(list(d.mean), abs=0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# A dataset is one record
+
+
+def test_every_record_holds_its_facts_once():
+    from clbench.registry import SCENARIOS
+
+    for name, d in ds_mod.DATASET_DEFS.items():
+        assert d.name == name and d.n_classes > 1 and len(d.input_shape) == 3
+        assert (d.bundled is None) == bool(d.layouts)  # files or a library, never both
+        assert d.stats is None or len(d.stats[0]) == len(d.stats[1]) == d.input_shape[0]
+    digits = load_dataset("digits")
+    assert tuple(digits.train_x.shape[1:]) == ds_mod.DATASET_DEFS["digits"].input_shape
+    for scenario in ("split-digits", "permuted-digits", "split-mnist", "split-cifar100"):
+        cls = SCENARIOS.get(scenario)
+        info = cls(cls.Params()).info(0)
+        assert info.input_shape == cls.dataset.input_shape
+        classes = {c for t in info.tasks for c in t.source_classes}
+        assert classes == set(range(cls.dataset.n_classes))
+
+
+def test_a_new_dataset_is_one_record_and_a_scenario_class(tmp_path, monkeypatch):
+    """A dataset in CIFAR's binary format in a folder of its own: a DatasetDef, and a split
+    scenario that names it, are all it takes to load it and cut it into tasks."""
+    from clbench.budget import BUDGETS
+    from clbench.scenarios.data import DataConfig
+    from clbench.scenarios.datasets import DatasetDef, Layout
+    from clbench.scenarios.split import SplitScenario, _split_params
+
+    tiny = DatasetDef("tiny4", "Tiny-4", 4, (3, 32, 32),
+                      layouts=(Layout("tiny-4", ("train.bin",), ("test.bin",),
+                                      readers.CifarRecords()),),
+                      stats=((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
+    monkeypatch.setitem(ds_mod.DATASET_DEFS, "tiny4", tiny)
+    (tmp_path / "tiny-4").mkdir()
+    (tmp_path / "tiny-4" / "train.bin").write_bytes(cifar_records(np.arange(40) % 4, 0))
+    (tmp_path / "tiny-4" / "test.bin").write_bytes(cifar_records(np.arange(20) % 4, 3))
+
+    class SplitTiny(SplitScenario):
+        name, version, description = "split-tiny4", "1", "Tiny-4 in 2 tasks of 2 classes"
+        dataset = tiny
+        Params = _split_params(2, "mlp", tiny.n_classes)
+
+    scenario = SplitTiny(SplitTiny.Params())
+    data = scenario.build([0, 1], BUDGETS["default"], torch.device("cpu"),
+                          DataConfig(tmp_path, download=False))
+    assert data.info.input_shape == (3, 32, 32) and data.info.n_outputs == 4
+    assert [len(t.rows[0]) for t in data.train] == [20, 20]
+    assert [len(t.rows[0]) for t in data.test] == [10, 10]
+    assert data.data_source["layout"] == "tiny-4" and data.data_source["n_train"] == 40
+    with pytest.raises(DataError, match="Tiny-4 .tiny4. not found"):
+        load_dataset("tiny4", tmp_path / "elsewhere", download=False)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from clbench import api, cli
+from clbench.app.executors import LocalExecutor, make_executor
+from clbench.app.suite import load_suite
 from clbench.errors import ConfigError
-from clbench.executors import LocalExecutor, make_executor
 from clbench.registry import STRATEGIES
 from clbench.results import ResultsStore
-from clbench.suite import load_suite
 
 
 def test_local_is_the_default_and_ray_options_need_ray():

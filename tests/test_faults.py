@@ -326,7 +326,7 @@ def faulty_plugins(tmp_path, monkeypatch):
 def test_a_strategy_failure_stays_in_its_run(plugin, words, faulty_plugins, tmp_path, capsys):
     """The plugin first, then a good run: the plugin's run is recorded failed (its message
     kept, cut to 64 KiB), the next one still runs, and the store reports."""
-    from clbench.runner import MAX_ERROR_CHARS
+    from clbench.app.runner import MAX_ERROR_CHARS
 
     results = tmp_path / "r"
     name = f"{faulty_plugins}:{plugin}"
@@ -493,10 +493,10 @@ def test_a_report_saved_into_the_store_is_ignored_with_a_note(tmp_path, capsys):
 
 
 def test_the_demo_shows_every_native_strategy_the_digits_scenarios_support():
+    from clbench.app.suite import load_suite
     from clbench.errors import UnsupportedError
     from clbench.registry import STRATEGIES
     from clbench.spec import make_specs
-    from clbench.suite import load_suite
 
     supported = set()
     for name in (n for n, cls in STRATEGIES.items() if "." not in n and ":" not in n

@@ -280,7 +280,8 @@ def test_a_search_waits_for_a_trial_held_elsewhere_then_names_the_best(tmp_path,
     best named without it."""
     from filelock import FileLock
 
-    from clbench import api, tune
+    from clbench import api
+    from clbench.app import tune
     from clbench.errors import ResultsError
     from clbench.results import ResultsStore
     from clbench.spec import make_specs

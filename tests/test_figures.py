@@ -166,3 +166,15 @@ def test_inline_svg_key_must_be_an_id():
     fig = drawing.bar_figure([("a", 1.0, None)], title="t", unit="s", x_label="s")
     with pytest.raises(ValueError, match="key"):
         drawing.figure_svg(fig, '"><script>', "t")
+
+
+def test_an_unmeasured_heatmap_cell_is_grey_with_a_dash():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_hex
+
+    fig = drawing.heatmap_figure([[0.1, None], [0.9, 0.5]], title="R", row_labels=["init", "1"],
+                                 col_labels=["1", "2"], x_label="j", y_label="i")
+    FigureCanvasAgg(fig).draw()
+    (mesh,) = fig.axes[0].collections
+    assert [to_hex(c) for c in mesh.get_facecolors()][1] == drawing.MISSING
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.10", "–", "0.90", "0.50"]

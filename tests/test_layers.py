@@ -16,7 +16,7 @@ import pytest
 import clbench
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = {"bench": "clbench", "strategies": "clbench.strategies",
+FOLDERS = {"bench": "clbench", "bench/app": "clbench.app", "strategies": "clbench.strategies",
            "scenarios": "clbench.scenarios", "reports": "clbench.reports"}
 COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports")
 CORE_MODULES = ("clbench", *(f"clbench.{m}" for m in clbench.CORE))
@@ -137,14 +137,14 @@ def test_the_checker_sees_upward_imports(tmp_path, monkeypatch):
     # a core module importing the runner, and a report importing a strategy, inside a function
     fake = {"clbench.metrics": tmp_path / "metrics.py",
             "clbench.reports.table": tmp_path / "table.py"}
-    fake["clbench.metrics"].write_text("def f():\n    from clbench.runner import evaluate\n")
+    fake["clbench.metrics"].write_text("def f():\n    from clbench.app.runner import evaluate\n")
     fake["clbench.reports.table"].write_text("from clbench.strategies import base\n"
                                              "from clbench.metrics import acc\n")
     monkeypatch.setattr(sys.modules[__name__], "modules", lambda: fake)
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     bad = upward_imports()
     assert len(bad) == 2
-    assert "clbench.metrics (layer 0) imports clbench.runner (layer 2)" in bad[0]
+    assert "clbench.metrics (layer 0) imports clbench.app.runner (layer 2)" in bad[0]
     assert "clbench.reports imports clbench.strategies" in bad[1]
 
 

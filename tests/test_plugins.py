@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
-from clbench.executors import EXECUTORS
+from clbench.app.executors import EXECUTORS
 from clbench.registry import REPORTERS, SCENARIOS, STRATEGIES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def test_a_new_process_finds_every_plugin_by_its_entry_point(tmp_path):
 
 
 def test_a_plugin_that_would_hide_an_option_is_named(monkeypatch, capsys):
-    from clbench.executors import LocalExecutor, Option
+    from clbench.app.executors import LocalExecutor, Option
     from clbench.reports.base import Reporter
 
     class Clash(LocalExecutor):

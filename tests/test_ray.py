@@ -18,7 +18,7 @@ import pytest
 import ray
 
 from clbench import api, cli
-from clbench.executors import make_executor
+from clbench.app.executors import make_executor
 from clbench.results import ResultsStore
 
 TESTS = Path(__file__).resolve().parent

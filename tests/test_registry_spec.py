@@ -6,12 +6,12 @@ from importlib import metadata
 
 import pytest
 
+from clbench.app.suite import load_suite
 from clbench.errors import ConfigError
 from clbench.params import parse_named
 from clbench.registry import REPORTERS, SCENARIOS, STRATEGIES, Registry
 from clbench.spec import RunSpec, make_specs, parse_seeds
 from clbench.strategies.naive import Naive
-from clbench.suite import load_suite
 
 
 def test_builtins_are_registered():

@@ -12,6 +12,7 @@ import torch
 from strategy_setup import set_up
 
 from clbench import api, cli
+from clbench.app.tune import parse_space
 from clbench.errors import ConfigError
 from clbench.experience import hold_out
 from clbench.metrics import MATRIX_METRICS
@@ -20,7 +21,6 @@ from clbench.results import ResultsStore
 from clbench.schema import parse
 from clbench.seeding import Stream, generator
 from clbench.spec import make_specs
-from clbench.tune import parse_space
 
 SMOKE = dict(seeds=[0, 1], budget="smoke", device="cpu", download=False)
 
@@ -136,7 +136,7 @@ def test_tune_random_is_reproducible_and_stays_in_its_range(tmp_path):
 
         def fake_run(specs, results, **_):
             calls.append(specs)
-        from clbench import tune as tuning
+        from clbench.app import tune as tuning
         tuning.tune("split-digits", "ewc", ["ewc_lambda=log:1:1000", "fisher_samples=8:64"],
                     sampler="random", trials=4, seeds=[0], budget="smoke", search_seed=seed,
                     run=fake_run, results=tmp_path)
@@ -188,7 +188,7 @@ def test_tpe_asks_and_tells_optuna(tmp_path, monkeypatch):
 
     def fake_run(specs, results, **_):
         seen.append(dict(specs[0].strategy_params)["lr"])
-    from clbench import tune as tuning
+    from clbench.app import tune as tuning
     monkeypatch.setattr(tuning, "_score", lambda store, specs, metric: ([next(scores)], "ok"))
     result = tuning.tune("split-digits", "naive", ["lr=log:1e-4:1e-1"], sampler="tpe",
                          trials=3, seeds=[0], budget="smoke", run=fake_run, results=tmp_path)

@@ -54,8 +54,8 @@ def _default_suite() -> str:
 def test_the_nightly_default_suite_runs_every_native_strategy_and_the_main_avalanche_ones():
     """A regression in any registered strategy must be caught by the nightly job: each native
     strategy (a new one too) runs in at least one scenario of the workflow's default suite."""
+    from clbench.app.suite import load_suite
     from clbench.registry import STRATEGIES
-    from clbench.suite import load_suite
 
     suite = load_suite(_default_suite())
     ran = {spec.strategy for spec in suite.expand()}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clbench.app.executors import LocalExecutor, Option
 from clbench.errors import DataError
-from clbench.executors import LocalExecutor, Option
 
 
 class JournalExecutor(LocalExecutor):

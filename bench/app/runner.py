@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import torch
 
-from clbench import isolation
+from clbench.app import isolation
+from clbench.app.warmup import warm_up
 from clbench.budget import get_budget
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
@@ -42,7 +43,6 @@ from clbench.schema import (
 )
 from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
-from clbench.warmup import warm_up
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 
@@ -406,7 +406,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
 
     Bad input (unknown names, missing data) raises ClbenchError before anything is measured; an
     exception from the strategy is recorded as status ``failed`` for every member. The
-    process's one-time costs are paid first, outside the group's timer (:mod:`clbench.warmup`)."""
+    process's one-time costs are paid first, outside the group's timer
+    (:mod:`clbench.app.warmup`)."""
     warmup_s = warm_up(specs[0], len(specs), ctx.device, ctx.data)
     measurement = start_group(specs, ctx.device)
     if progress:

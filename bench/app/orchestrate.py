@@ -20,8 +20,8 @@ from clbench.results import InvalidResultError, ResultsStore
 from clbench.spec import RunSpec
 
 if TYPE_CHECKING:
-    from clbench.executors import Executor
-    from clbench.runner import Progress
+    from clbench.app.executors import Executor
+    from clbench.app.runner import Progress
 
 DEFAULT_RESULTS = "clbench-results"
 
@@ -59,7 +59,7 @@ def check_run_options(device: str = "auto", group_size: int | None = None,
     checks them too, writing nothing: it answers whether the real run would start). Returns
     what ``executor`` (default: local) makes of ``device``: the torch device this process
     trains on, or None where its workers resolve the device where they run."""
-    from clbench.executors import make_executor
+    from clbench.app.executors import make_executor
 
     if group_size is not None and group_size < 1:
         raise ConfigError(f"group size must be at least 1, got {group_size}")
@@ -97,15 +97,15 @@ def run(
     ``executor`` trains the groups: a registered executor's name with its default options
     (``"local"``: in this process, one after another; ``"ray"``: a local Ray instance), or an
     executor from
-    :func:`clbench.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
+    :func:`clbench.app.executors.make_executor` (e.g. ``make_executor("ray", address="auto",
     gpus_per_group=0.25)``). Whatever trains them, this process writes every result, and holds
     each run's lock while its group is in flight.
 
     ``run_timeout`` (seconds) limits each group: one that overruns it is stopped and recorded
     ``failed`` with error type ``timeout``, and the suite goes on (the local executor then runs
     each group in a child process; Ray cancels the group's task)."""
-    from clbench.executors import Job, make_executor
-    from clbench.runner import plan_groups
+    from clbench.app.executors import Job, make_executor
+    from clbench.app.runner import plan_groups
 
     chosen = make_executor(executor) if isinstance(executor, str) else executor
     check_run_options(device, group_size, results, executor=chosen, run_timeout=run_timeout)
@@ -182,7 +182,7 @@ def estimate(specs: Sequence[RunSpec], results: str | Path = DEFAULT_RESULTS,
     :class:`Estimate`). Reads the store; trains nothing."""
     import statistics
 
-    from clbench.runner import plan_groups
+    from clbench.app.runner import plan_groups
 
     store = ResultsStore(results)
     walls: dict[tuple, list[float]] = {}

@@ -1,4 +1,4 @@
-"""Executors: where the groups of a run train. :mod:`clbench.orchestrate` plans the groups,
+"""Executors: where the groups of a run train. :mod:`clbench.app.orchestrate` plans the groups,
 takes each run's lock and writes every finished group's results itself (the process that owns
 the store is its only writer); an executor only trains groups and hands back what each
 produced.
@@ -12,7 +12,7 @@ in the group ``clbench.executors``); each declares its command-line options in `
 * :class:`RayExecutor` (``--executor ray``) makes each group one Ray Core task with its CPUs and
   GPUs, on a local Ray instance or a cluster. Ray schedules, places and retries (a worker or
   node that dies); clbench schedules nothing itself. Every task runs the same
-  :func:`clbench.runner.execute_group` as the local executor and returns plain JSON documents,
+  :func:`clbench.app.runner.execute_group` as the local executor and returns plain JSON documents,
   which the driver validates before writing them.
 
 Both yield ``(group, outcome)`` as groups finish: ``outcome`` is the group's list of
@@ -42,7 +42,7 @@ from clbench.spec import RunSpec
 if TYPE_CHECKING:
     import torch
 
-    from clbench.runner import Progress
+    from clbench.app.runner import Progress
 
 Outcome = list[RunResult] | DataError
 RAY_CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address is named, never waited on
@@ -94,7 +94,7 @@ class Executor(Protocol):
 EXECUTORS: Registry = Registry(
     "executor",
     "clbench.executors",
-    "clbench.executors",  # this module: it registers the built-ins below
+    "clbench.app.executors",  # this module: it registers the built-ins below
     required=("check_device", "open", "execute", "close"),
 )
 
@@ -116,12 +116,12 @@ class LocalExecutor:
         self.child: _GroupProcess | None = None
 
     def check_device(self, device: str) -> torch.device:
-        from clbench.runner import resolve_device
+        from clbench.app.runner import resolve_device
 
         return resolve_device(device)
 
     def open(self, job: Job) -> None:
-        from clbench.runner import RunContext, resolve_device
+        from clbench.app.runner import RunContext, resolve_device
         from clbench.scenarios.data import DataConfig
 
         self.ctx = RunContext(resolve_device(job.device),
@@ -130,7 +130,7 @@ class LocalExecutor:
         self.job = job
 
     def execute(self, groups, progress=None):
-        from clbench.runner import execute_group
+        from clbench.app.runner import execute_group
 
         if self.job.run_timeout is not None:
             yield from self._execute_in_child(groups, progress)
@@ -176,12 +176,12 @@ class _ChildLost(Exception):
 
 class _GroupProcess:
     """A child process (``spawn``: nothing of this process's state is inherited) that trains
-    the groups it is sent, one at a time, with :func:`clbench.runner.execute_group`, and answers
+    the groups it is sent, one at a time, with :func:`clbench.app.runner.execute_group`, and answers
     as a Ray task does (:func:`_group_reply`). Ctrl-C reaches this process only: the child
     ignores SIGINT and is killed when the executor closes."""
 
     # Not counted in a group's time: importing torch, and the process's one-time set-up for a
-    # scenario (clbench.warmup: decoding, even downloading, its data; first kernels).
+    # scenario (clbench.app.warmup: decoding, even downloading, its data; first kernels).
     BOOT_TIMEOUT_S = 300.0
     WARMUP_TIMEOUT_S = 1800.0
 
@@ -241,7 +241,7 @@ def _group_process_main(conn, job: dict[str, Any]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
-    from clbench.runner import RunContext, resolve_device
+    from clbench.app.runner import RunContext, resolve_device
     from clbench.scenarios.data import DataConfig
 
     ctx = RunContext(resolve_device(job["device"]),
@@ -257,11 +257,11 @@ def _group_process_main(conn, job: dict[str, Any]) -> None:
 
 
 def _group_reply(spec_docs: list[dict[str, Any]], ctx, started) -> dict[str, Any]:
-    """One group run by :func:`clbench.runner.execute_group` as plain JSON: ``{"results":
+    """One group run by :func:`clbench.app.runner.execute_group` as plain JSON: ``{"results":
     [document, ...]}`` or, for bad input, ``{"error": class name, "message": ..., "hint":
     ...}``. ``started()`` is called once the process's set-up is done, as the group starts."""
-    from clbench.runner import execute_group
-    from clbench.warmup import warm_up
+    from clbench.app.runner import execute_group
+    from clbench.app.warmup import warm_up
 
     try:
         specs = [RunSpec.from_json(doc) for doc in spec_docs]
@@ -297,7 +297,7 @@ def _from_reply(reply: dict[str, Any]) -> Outcome:
 def _failed_group(group: list[RunSpec], error: RunError, device, executor: str
                   ) -> list[RunResult]:
     """``failed`` results of a group that never reported (timed out, or its process died)."""
-    from clbench.runner import lost_group_results
+    from clbench.app.runner import lost_group_results
 
     return lost_group_results(group, error, run_identity(device, executor))
 
@@ -525,7 +525,7 @@ class RayExecutor:
 
     def _lost(self, group: list[RunSpec], error: RunError) -> list[RunResult]:
         """``failed`` results of a group whose task never reported: where it ran is unknown."""
-        from clbench.runner import lost_group_results
+        from clbench.app.runner import lost_group_results
 
         identity = dataclasses.replace(
             run_identity(_cpu(), "ray"), cpu=None, cpu_count=None, torch_threads=None,
@@ -561,7 +561,7 @@ def _ray_task(spec_docs: list[dict[str, Any]], job: dict[str, Any],
     missing), ``{"error": class name, "message": ..., "hint": ...}`` naming the node."""
     import torch
 
-    from clbench.runner import RunContext, execute_group, resolve_device
+    from clbench.app.runner import RunContext, execute_group, resolve_device
     from clbench.scenarios.data import DataConfig
 
     torch.set_num_threads(max(1, int(job["cpus"])))
