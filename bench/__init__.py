@@ -24,5 +24,5 @@ CORE = ("budget", "errors", "experience", "files", "identity", "metrics", "migra
         "numbers", "params", "records", "registry", "results", "schema", "seeding", "spec",
         "versions")
 # Ties the components together; may import the core and every component.
-APPLICATION = ("isolation", "warmup", "runner", "executors", "orchestrate", "suite",
+APPLICATION = ("isolation", "warmup", "continual", "runner", "executors", "orchestrate", "suite",
                "reference", "reproducibility", "searches", "tune", "api", "cli")

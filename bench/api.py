@@ -24,7 +24,7 @@ from clbench.orchestrate import (
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
 from clbench.results import ResultsStore, write_output
-from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
+from clbench.spec import RunSpec, check_continual, check_validation, make_specs, parse_seeds
 from clbench.suite import builtin_suites, load_suite
 from clbench.versions import version_of
 
@@ -41,11 +41,15 @@ def plan(
     seeds: str | Sequence[int] | None = None,
     budget: str | None = None,
     validation: float = 0.0,
+    eval_every: int = 0,
+    eval_subset: int = 0,
 ) -> tuple[list[RunSpec], list[str]]:
     """The run specs of a suite and/or an explicit scenarios x strategies grid, with notes;
     ``validation`` > 0 evaluates each on that fraction of its training data (not the test
-    split)."""
+    split); ``eval_every`` > 0 also evaluates every that many optimiser steps, on
+    ``eval_subset`` samples per task (0: all; :mod:`clbench.continual`)."""
     validation = check_validation(validation)
+    eval_every, eval_subset = check_continual(eval_every, eval_subset)
     seed_list = parse_seeds(list(seeds) if isinstance(seeds, (list, tuple)) else seeds) \
         if seeds is not None else None
     specs: list[RunSpec] = []
@@ -69,6 +73,9 @@ def plan(
                 specs += make_specs(sc, st, seed_list or [0], budget or "default")
     if validation:
         specs = [dataclasses.replace(s, validation=validation) for s in specs]
+    if eval_every:
+        specs = [dataclasses.replace(s, eval_every=eval_every, eval_subset=eval_subset)
+                 for s in specs]
     return list(dict.fromkeys(specs)), notes
 
 

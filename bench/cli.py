@@ -164,6 +164,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation", type=VALIDATION, default=0.0, metavar="FRACTION",
                    help="evaluate on this fraction of each task's training data, held out, "
                         "instead of the test split (default 0: the test split)")
+    p.add_argument("--eval-every", type=NON_NEGATIVE_INT, default=0, metavar="N",
+                   help="continual evaluation: also score every task seen so far and the next "
+                        "every N optimiser steps (a curve in each result; default 0: off)")
+    p.add_argument("--eval-subset", type=NON_NEGATIVE_INT, default=0, metavar="K",
+                   help="with --eval-every: K fixed, seeded samples per task (default 0: all)")
     p.add_argument("--allow-missing-data", action="store_true",
                    help="exit 0 even if runs were skipped because their data is missing")
     _add_executor_args(p)
@@ -349,7 +354,8 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget,
-                            args.validation)
+                            args.validation, eval_every=args.eval_every,
+                            eval_subset=args.eval_subset)
     for note in notes:
         err.print(f"note: {note}")
     executor = _executor(args)

@@ -23,6 +23,7 @@ import torch
 
 from clbench import isolation
 from clbench.budget import get_budget
+from clbench.continual import ContinualEvaluation
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
 from clbench.identity import run_identity
@@ -31,6 +32,7 @@ from clbench.params import resolve
 from clbench.registry import STRATEGIES
 from clbench.scenarios.data import DataConfig, changed_datasets
 from clbench.schema import (
+    Curve,
     GroupRecord,
     PeakMemory,
     RunError,
@@ -224,6 +226,7 @@ class GroupMeasurement:
     finished_at: str | None = None
     peak_host_bytes: int | None = None
     peak_device_bytes: int | None = None
+    curves: list[Curve] | None = None  # per member, with continual evaluation (spec.eval_every)
 
 
 def _scenario_info(spec: RunSpec) -> ScenarioInfo:
@@ -306,18 +309,41 @@ def _run_error(specs: list[RunSpec]) -> RunError:
 def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
                         progress: Progress | None) -> None:
     first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
-    info, S = m.info, len(specs)
+    info = m.info
     strategy, data = set_up_group(first, seeds, device, ctx.data)
     m.data_source = data.data_source
+    continual = None
+    if first.eval_every:
+        continual = ContinualEvaluation(strategy, info, data.test, seeds, first.eval_every,
+                                        first.eval_subset, evaluate, lambda: _sync(device))
+        strategy.step_observer = continual
     _sync(device)
     m.setup_time = time.perf_counter() - m.t_start
+    try:
+        _train_tasks(specs, strategy, data, m, continual, device, progress)
+    finally:  # a failed run keeps the points it measured
+        if continual is not None:
+            m.curves = continual.curves() or None
+
+
+def _train_tasks(specs: list[RunSpec], strategy, data, m: GroupMeasurement,
+                 continual: ContinualEvaluation | None, device: torch.device,
+                 progress: Progress | None) -> None:
+    info, S = m.info, len(specs)
     for t in range(info.n_tasks + 1):
+        if t == 0 and continual is not None:
+            continual.measure()  # step 0: the untrained model
         if t > 0:
             _sync(device)
             t0 = time.perf_counter()
+            evaluating = continual.eval_s if continual else 0.0
             strategy.train(Experience(info.tasks[t - 1], data.train[t - 1]))
+            if continual is not None:
+                continual.task_done(t - 1)
             _sync(device)
-            m.train_times[t - 1] = time.perf_counter() - t0
+            # the continual evaluation's time is not training time
+            m.train_times[t - 1] = time.perf_counter() - t0 - (
+                continual.eval_s - evaluating if continual else 0.0)
         model = strategy.model
         if member_count(model) != S:
             raise RuntimeError(f"the strategy's model has {member_count(model)} members, "
@@ -371,7 +397,8 @@ def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
                                   for row in m.accuracy[s].tolist()),
             param_counts=tuple(m.param_counts), times=times, memory=memory,
             group=GroupRecord(member=s, seeds=seeds, batched=batched),
-            started_at=m.started_at, finished_at=m.finished_at))
+            started_at=m.started_at, finished_at=m.finished_at,
+            curve=m.curves[s] if m.curves else None))
     return results
 
 

@@ -1,0 +1,165 @@
+"""Continual evaluation (clbench.continual, ``--eval-every``): the spec and its hash, the curve
+in the result document, the fixed evaluation subsets, and that it changes no training result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from cli_run import clbench
+
+from clbench import api, schema
+from clbench.continual import ContinualEvaluation, evaluation_subset
+from clbench.errors import ConfigError
+from clbench.spec import RunSpec, check_continual
+
+SCENARIO = "split-digits:setting=class"  # 5 tasks
+
+
+def _runs(root, strategy="replay", seeds="0,1", **continual):
+    specs, _ = api.plan(scenarios=[SCENARIO], strategies=[strategy], seeds=seeds,
+                        budget="smoke", **continual)
+    summary = api.run(specs, results=root, device="cpu")
+    assert summary.failed == 0
+    hashes = {s.hash for s in specs}
+    runs = [r for r in api.ResultsStore(root).load().runs if r.spec_hash in hashes]
+    return sorted(runs, key=lambda r: r.spec.seed)
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    """The same batched replay group (2 seeds, 5 class-incremental tasks), with and without
+    continual evaluation."""
+    root = tmp_path_factory.mktemp("continual")
+    return _runs(root), _runs(root, eval_every=3, eval_subset=40)
+
+
+def test_a_spec_without_continual_evaluation_hashes_as_before():
+    spec = api.plan(scenarios=[SCENARIO], strategies=["naive"], seeds="0", budget="smoke")[0][0]
+    assert "eval_every" not in spec.to_json() and "eval_subset" not in spec.to_json()
+    on = dataclasses.replace(spec, eval_every=10, eval_subset=1000)
+    assert on.to_json()["eval_every"] == 10 and on.to_json()["eval_subset"] == 1000
+    assert on.hash != spec.hash
+    assert RunSpec.from_json(on.to_json()) == on
+    assert dataclasses.replace(on, eval_subset=0).hash != on.hash  # the subset is recorded
+
+
+def test_bad_continual_options_are_clear_errors(capsys):
+    with pytest.raises(ConfigError, match="--eval-subset needs --eval-every"):
+        check_continual(0, 100)
+    with pytest.raises(ConfigError, match="whole number"):
+        check_continual(-1, 0)
+    code, _, err = clbench(capsys, "run", "--scenario", SCENARIO, "--strategy", "naive",
+                           "--eval-subset", "10", "--dry-run")
+    assert code != 0 and "--eval-subset needs --eval-every" in err
+
+
+def test_continual_evaluation_changes_no_training_result(paired):
+    """R, the parameters and the group are identical with and without the curve."""
+    plain, continual = paired
+    assert len(plain) == len(continual) == 2
+    for a, b in zip(plain, continual):
+        assert a.accuracy_matrix == b.accuracy_matrix
+        assert a.param_counts == b.param_counts
+        assert a.curve is None and b.curve is not None
+        assert b.spec == dataclasses.replace(a.spec, eval_every=3, eval_subset=40)
+
+
+def test_the_curve_has_its_steps_task_ends_and_the_next_task(paired):
+    _, continual = paired
+    for run in continual:
+        c = run.curve
+        assert schema.validate(run.to_json()) is None
+        # smoke budget: 2 optimiser steps per task (digits, 64-sample batches)
+        assert c.task_ends == (2, 4, 6, 8, 10)
+        assert c.steps == (0, 2, 3, 4, 6, 8, 9, 10)  # step 0, every 3rd step, task ends
+        first, *_ = c.accuracy
+        # each point: the tasks trained or being trained (up to the next to train), and the next
+        assert None not in first[:2] and first[2:] == (None,) * 3  # step 0: tasks 1 and 2
+        for step, tasks in ((2, 3), (3, 3), (4, 4), (9, 5)):
+            point = c.accuracy[c.steps.index(step)]
+            assert None not in point[:tasks] and point[tasks:] == (None,) * (5 - tasks), step
+        assert all(v is not None for v in c.accuracy[-1])
+        assert c.eval_s is not None and c.eval_s > 0
+    # one pass served both members: the same points, each member its own accuracies
+    a, b = continual
+    assert a.curve.steps == b.curve.steps and a.curve.accuracy != b.curve.accuracy
+
+
+def test_the_evaluation_subset_is_fixed_by_the_seed_and_sized():
+    images = torch.zeros(100, 1, 2, 2, dtype=torch.uint8)
+    rows = torch.arange(100).expand(2, -1).clone()
+    from clbench.experience import TaskData
+
+    data = TaskData(images, rows, rows % 2, torch.zeros_like(rows),
+                    torch.zeros(1, 1, 1), torch.ones(1, 1, 1))
+    one = evaluation_subset(data, 10, [0, 1], task=0)
+    again = evaluation_subset(data, 10, [0, 1], task=0)
+    assert one.rows.shape == (2, 10) and torch.equal(one.rows, again.rows)
+    assert not torch.equal(one.rows[0], one.rows[1])  # each member its own
+    assert not torch.equal(one.rows, evaluation_subset(data, 10, [0, 1], task=1).rows)
+    assert evaluation_subset(data, 0, [0, 1], 0) is data
+    assert evaluation_subset(data, 500, [0, 1], 0) is data
+
+
+def test_evaluation_puts_back_the_training_mode_it_found():
+    """predict switches to eval mode; training must go on in the mode it was in (dropout and
+    batch norm would otherwise train differently)."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    net.train()
+    net[0].eval()  # a mixed state, kept as it was
+
+    class Strategy:
+        model = net
+
+        def predict(self, x, t):
+            net.eval()
+
+    def evaluate(strategy, info, tests):
+        strategy.predict(None, None)
+        return torch.zeros(1, len(tests)), torch.ones(1, dtype=torch.bool)
+
+    info = api_info()
+    from clbench.experience import TaskData
+
+    rows = torch.arange(4)[None]
+    data = TaskData(torch.zeros(4, 1, 1, 1, dtype=torch.uint8), rows, rows, rows,
+                    torch.zeros(1, 1, 1), torch.ones(1, 1, 1))
+    ev = ContinualEvaluation(Strategy(), info, [data] * info.n_tasks, [0], every=2, subset=0,
+                             evaluate=evaluate)
+    ev(None)
+    ev(None)  # the second step evaluates
+    assert ev.steps == [2]
+    assert net.training and not net[0].training and net[1].training
+
+
+def api_info():
+    from clbench.spec import make_scenario
+
+    return make_scenario("split-digits", {"setting": "class"}).info(0)
+
+
+def test_a_run_without_the_option_has_curve_null_and_a_curve_needs_the_option(paired):
+    plain, continual = paired
+    doc = plain[0].to_json()
+    assert doc["curve"] is None and doc["schema_version"] == schema.SCHEMA_VERSION == 4
+    doc["curve"] = continual[0].to_json()["curve"]
+    assert "the spec has no eval_every" in schema.validate(doc)
+    bad = continual[0].to_json()
+    bad["curve"]["steps"] = bad["curve"]["steps"][::-1]
+    assert "curve.steps must increase" in schema.validate(bad)
+    bad = continual[0].to_json()
+    del bad["spec"]["eval_subset"]
+    assert "eval_subset" in schema.validate(bad)
+
+
+def test_the_avalanche_adapter_reports_its_steps_and_keeps_its_results(tmp_path):
+    """Avalanche's template trains in its own loop: a plugin calls the per-step seam, so the
+    curve has the same points as a native run's, and R is unchanged."""
+    pytest.importorskip("avalanche", reason="avalanche-lib is not installed")
+    plain = _runs(tmp_path, "avalanche.naive", seeds="0")
+    continual = _runs(tmp_path, "avalanche.naive", seeds="0", eval_every=3, eval_subset=40)
+    assert plain[0].accuracy_matrix == continual[0].accuracy_matrix
+    assert continual[0].curve.task_ends == (2, 4, 6, 8, 10)
+    assert continual[0].curve.steps == (0, 2, 3, 4, 6, 8, 9, 10)
