@@ -2,7 +2,9 @@
 sortable tables, per-strategy accuracy heatmaps and per-task accuracy curves, parameter growth,
 wall time, the run list and the metadata.
 
-Everything that comes from results or user code is escaped by jinja2's autoescaping; the data
+The charts are the figures of :mod:`clbench.reports.figures`, drawn by matplotlib and embedded
+as inline SVG by :func:`clbench.reports.drawing.figure_svg`, which escapes their text.
+Everything else that comes from results or user code is escaped by jinja2's autoescaping; the data
 the sorting script reads is embedded as JSON in a ``<script type="application/json">`` block with
 ``<``, ``>`` and ``&`` written as \\u escapes.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from clbench.metrics import METRIC_BY_KEY
 from clbench.registry import REPORTERS
-from clbench.reports import charts
+from clbench.reports import drawing, figures
 from clbench.reports.base import Reporter
 from clbench.reports.formatting import environment, fmt_params, fmt_rank, fmt_stat
 from clbench.reports.markdown_report import meta_rows, metric_definitions
@@ -48,29 +50,26 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
         sort_row.update({k: _sort_value(c, k) for k in t.metrics})
         sort_rows.append(sort_row)
 
-    x_labels = ["init"] + [str(i) for i in range(1, t.n_tasks + 1)]
-    growth = charts.svg_line_chart(charts.line_chart(
-        [(c.label, c.mean_param_counts) for c in t.cells if c.mean_param_counts],
-        x_labels, y_title="parameters", fmt="{:,.0f}"), f"Parameter growth: {t.label}")
-    wall = charts.svg_bar_chart(charts.bar_chart(
-        [(c.label, c.metrics["wall_time_s"].mean, c.metrics["wall_time_s"].ci)
-         for c in t.cells]), f"Wall time: {t.label}")
+    growth = None
+    if any(c.mean_param_counts for c in t.cells):
+        growth = drawing.figure_svg(figures.growth_figure(t), f"{tid}-growth",
+                                    f"Parameter growth: {t.label}")
+    wall = drawing.figure_svg(figures.wall_time_figure(t), f"{tid}-wall",
+                              f"Wall time: {t.label}")
     strategies = []
-    for c in t.cells:
+    for k, c in enumerate(t.cells):
         if not c.mean_matrix:
             strategies.append({"label": c.label, "heatmap": None, "curves": None,
                                "errors": c.errors})
             continue
-        curves = charts.line_chart(
-            [(f"task {j + 1}", [row[j] for row in c.mean_matrix]) for j in range(t.n_tasks)],
-            x_labels, y_range=(0.0, 1.0), y_title="accuracy")
-        strategies.append({"label": c.label,
-                           "heatmap": charts.svg_heatmap(charts.heatmap(c.mean_matrix),
-                                                         f"Accuracy matrix: {c.label}"),
-                           "curves": charts.svg_line_chart(curves,
-                                                           f"Accuracy per task: {c.label}"),
-                           "errors": c.errors,
-                           "n_ok": c.n_ok})
+        strategies.append({
+            "label": c.label,
+            "heatmap": drawing.figure_svg(figures.heatmap_figure(t, c), f"{tid}-c{k}-heatmap",
+                                          f"Accuracy matrix: {c.label}", "chart heatmap"),
+            "curves": drawing.figure_svg(figures.curves_figure(t, c), f"{tid}-c{k}-curves",
+                                         f"Accuracy per task: {c.label}"),
+            "errors": c.errors,
+            "n_ok": c.n_ok})
     view = {
         "id": tid, "label": t.label, "n_tasks": t.n_tasks, "setting": t.setting,
         "primary": METRIC_BY_KEY[t.primary_metric].label, "columns": columns, "rows": rows,

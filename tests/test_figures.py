@@ -1,10 +1,12 @@
 """``clbench report --figures DIR``: heatmaps of R, per-task accuracy curves and parameter growth
 as SVG and PDF files named by scenario and strategy, with axes that cover the data, parseable
-SVG, reproducible bytes, and no torch."""
+SVG, reproducible bytes, and no torch; and the same figures as inline SVG for the HTML report
+(``drawing.figure_svg``): text escaped, ids unique in the page."""
 
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from clbench import cli
+from clbench.reports import drawing
 from clbench.reports.figures import figures, safe_name, write_figures
 from clbench.reports.tables import aggregate
 from clbench.results import ResultsStore
@@ -62,8 +65,8 @@ def test_axes_cover_the_data(lb):
             assert len(ax.get_lines()) == next(t.n_tasks for t in lb.scenarios
                                                if stem.startswith(safe_name(t.label)))
         if stem.endswith("__heatmap"):
-            (image,) = ax.get_images()
-            assert image.get_clim() == (0.0, 1.0)
+            (mesh,) = ax.collections
+            assert mesh.get_clim() == (0.0, 1.0)
 
 
 def test_growth_lines_that_coincide_differ_in_style(lb):
@@ -96,3 +99,33 @@ def test_cli_writes_figures_without_importing_torch(tmp_path):
 def test_figures_alone_is_a_valid_request(tmp_path, capsys):
     assert cli.main(["report", "--results", str(GOLDEN / "results"),
                      "--figures", str(tmp_path)]) == 0
+
+
+XSS = "<script>alert(1)</script>"
+
+
+def test_inline_svg_escapes_labels_and_keeps_its_ids_apart():
+    fig = drawing.line_figure([(XSS, [1.0, 2.0]), ("a & b", [1.0, 2.0])], ["init", XSS],
+                              title=XSS, x_label="x", y_label="y")
+    first = str(drawing.figure_svg(fig, "s0-growth", f"Parameter growth: {XSS}"))
+    second = str(drawing.figure_svg(fig, "s1-growth", "again"))
+    for svg in (first, second):
+        assert "<script" not in svg and "<?xml" not in svg and "<!DOCTYPE" not in svg
+        assert "http://" not in svg  # no namespace declarations: HTML places <svg> itself
+    root = ET.fromstring(first)  # well-formed, and its text is the labels as written
+    texts = ["".join(el.itertext()) for el in root.iter() if el.tag in ("text", "title")]
+    assert f"Parameter growth: {XSS}" in texts and XSS in texts
+    assert f"{XSS} (same values as a & b)" not in texts  # the first label is the reference
+    assert "a & b (same values as <script>alert(1)</script>)" in texts
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in first
+    ids = [set(re.findall(r' id="([^"]+)"', svg)) for svg in (first, second)]
+    assert ids[0] and not ids[0] & ids[1]
+    assert all(i.startswith("s0-growth-") for i in ids[0])
+    refs = set(re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', first))
+    assert {a or b for a, b in refs} <= ids[0]  # every reference resolves inside the figure
+
+
+def test_inline_svg_key_must_be_an_id():
+    fig = drawing.bar_figure([("a", 1.0, None)], title="t", unit="s", x_label="s")
+    with pytest.raises(ValueError, match="key"):
+        drawing.figure_svg(fig, '"><script>', "t")

@@ -8,7 +8,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from clbench.reports import charts
+from clbench.reports import drawing
 from clbench.reports.formatting import fmt_stat
 from clbench.reports.html_report import render_html
 from clbench.reports.markdown_report import meta_rows, render_markdown
@@ -96,19 +96,20 @@ def test_metadata_names_devices_once_and_cuda_plainly():
 
 
 def test_the_y_axis_covers_the_data():
-    c = charts.line_chart([("net2net", [535_818, 600_000, 700_810])], ["init", "1", "2"])
-    ticks = [float(t["text"].rstrip("k")) * 1e3 for t in c["yticks"]]
-    assert ticks[0] <= 535_818 and ticks[-1] >= 700_810, ticks
-    top = min(t["y"] for t in c["yticks"])
-    assert all(d["cy"] >= top for line in c["lines"] for d in line["dots"])
+    fig = drawing.line_figure([("net2net", [535_818, 600_000, 700_810])], ["init", "1", "2"],
+                              title="growth", x_label="after task", y_label="parameters",
+                              thousands=True)
+    lo, hi = fig.axes[0].get_ylim()
+    assert lo < 535_818 and hi > 700_810, (lo, hi)
 
 
 def test_identical_lines_stay_distinguishable():
-    c = charts.line_chart([("naive", [1000, 1000]), ("ewc", [1000, 1000]),
-                           ("net2net", [1000, 1500])], ["init", "1"])
-    a, b, other = c["lines"]
-    assert a["dash"] != b["dash"] and a["marker"] != b["marker"]
-    assert b["same_as"] == "naive" and a["same_as"] is None and other["same_as"] is None
-    svg = str(charts.svg_line_chart(c, "growth"))
-    assert "(same values as naive)" in svg
-    assert len(set(re.findall(r'stroke-dasharray="([^"]+)"', svg))) >= 2
+    fig = drawing.line_figure([("naive", [1000, 1000]), ("ewc", [1000, 1000]),
+                               ("net2net", [1000, 1500])], ["init", "1"],
+                              title="growth", x_label="after task", y_label="parameters")
+    a, b, other = fig.axes[0].get_lines()
+    assert a.get_linestyle() != b.get_linestyle() and a.get_marker() != b.get_marker()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["naive", "ewc (same values as naive)", "net2net"]
+    svg = str(drawing.figure_svg(fig, "growth", "growth"))
+    assert "ewc (same values as naive)" in svg

@@ -1,8 +1,8 @@
 """The HTML report in a real browser: headless Chromium (Debian's /usr/bin/chromium, not a
 Playwright download) driven by Playwright, opening the file from disk with every non-file
 request aborted. Checks: no request leaves the file, no console error or page error, no dialog
-(the ``<script>alert(1)</script>`` strategy is text), sorting on a header click, and charts
-drawn with a non-zero size.
+(the ``<script>alert(1)</script>`` strategy is text, in the tables and in the charts), sorting on
+a header click, and charts drawn with a non-zero size and their labels visible as text.
 
 Skipped, with the reason, when chromium or the playwright package is missing.
 """
@@ -104,9 +104,17 @@ def test_charts_render(page_report):
     sizes = page.evaluate(
         "Array.from(document.querySelectorAll('svg.chart')).map(s => {"
         " const r = s.getBoundingClientRect(); return [r.width, r.height,"
-        " s.querySelectorAll('polyline, rect, circle').length]; })")
+        " Array.from(s.querySelectorAll('path')).filter(p => {"
+        "  const b = p.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length];"
+        " })")
     assert len(sizes) >= 10
-    assert all(w > 0 and h > 0 and n > 0 for w, h, n in sizes), sizes
+    assert all(w > 100 and h > 50 and n > 10 for w, h, n in sizes), sizes
     assert page.locator("svg.heatmap").count() >= 6
-    poly = page.locator("svg.chart polyline").first.bounding_box()
-    assert poly and poly["width"] > 0
+    # The charts' text is text in the page, the hostile label too (no dialog: test above).
+    heatmap_texts = page.locator("svg.heatmap text").all_text_contents()
+    assert f"{XSS}: R (2 seeds)" in heatmap_texts
+    assert "0.90" in heatmap_texts  # a cell's value, written in the cell
+    box = page.locator("svg.heatmap text", has_text=f"{XSS}: R").first.bounding_box()
+    assert box and box["width"] > 0 and box["height"] > 0
+    legend = page.locator("svg.chart text", has_text="(same values as naive)")
+    assert legend.count() >= 1 and legend.first.is_visible()
