@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
     rep.add_argument("--figures", metavar="DIR",
-                     help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
+                     help="write heatmaps, accuracy curves, stability-gap plots (runs with "
+                          "--eval-every) and parameter growth as SVG and PDF")
     cmp = sub.add_parser("compare", help="a candidate strategy against baselines, per scenario")
     cmp.add_argument("--candidate", required=True, metavar="STRATEGY",
                      help="strategy name or leaderboard label")

@@ -8,5 +8,5 @@ appears by itself); a format in another package is one module plus an entry poin
 # The modules that register reporters, imported on the registry's first lookup (no torch).
 BUILTIN = ("json_report", "markdown_report", "html_report", "csv_report", "latex_report")
 # The modules that register nothing: the reporter contract, tables, statistics, drawing.
-SUPPORT = ("base", "compare", "drawing", "figures", "formatting", "staleness", "statistics",
-           "table_model", "tables")
+SUPPORT = ("base", "compare", "drawing", "figures", "formatting", "stability_gap", "staleness",
+           "statistics", "table_model", "tables")

@@ -1,10 +1,12 @@
 """The leaderboard's figures, drawn once by :mod:`clbench.reports.drawing` for the HTML report
 and for ``clbench report --figures``: per scenario, each strategy's mean accuracy matrix R as a
-heatmap and its per-task accuracy curves, the parameter growth and the wall time of every
-strategy.
+heatmap and its per-task accuracy curves, the stability-gap plot of a strategy with a
+continual-evaluation curve (:mod:`clbench.reports.stability_gap`), the parameter growth and the
+wall time of every strategy.
 
-The figure files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves``
-and ``<scenario>__param-growth`` (``.svg`` and ``.pdf``): each label becomes a safe file name
+The figure files are named ``<scenario>__<strategy>__heatmap``,
+``<scenario>__<strategy>__curves``, ``<scenario>__<strategy>__stability-gap`` and
+``<scenario>__param-growth`` (``.svg`` and ``.pdf``): each label becomes a safe file name
 (lowercase letters, digits, ``.``, ``-``; at most 60 characters) plus six hex digits of its
 hash, so two labels never share a file. Output is byte-for-byte reproducible (fixed SVG id
 salt, no dates in the metadata).
@@ -17,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from clbench.reports import drawing
+from clbench.reports import drawing, stability_gap
 from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
 
 
@@ -45,6 +47,17 @@ def curves_figure(table: ScenarioTable, cell: Cell):
         [(f"task {j + 1}", [row[j] for row in cell.mean_matrix]) for j in range(T)],
         _after_labels(T), title=f"{cell.label}: accuracy per task",
         x_label="after training on task", y_label="test accuracy", y_range=(0.0, 1.0))
+
+
+def stability_gap_figure(table: ScenarioTable, cell: Cell):
+    """The cell's mean continual-evaluation curve per task, with the task boundaries (None
+    without a curve)."""
+    curve = cell.mean_curve
+    if curve is None:
+        return None
+    return stability_gap.stability_gap_figure(
+        curve.steps, curve.task_ends, curve.accuracy,
+        title=f"{cell.label}: accuracy during training ({curve.n} seeds)")
 
 
 def growth_figure(table: ScenarioTable):
@@ -77,6 +90,9 @@ def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
             strategy = safe_name(c.label)
             out.append((f"{scenario}__{strategy}__heatmap", heatmap_figure(t, c)))
             out.append((f"{scenario}__{strategy}__curves", curves_figure(t, c)))
+            if c.mean_curve is not None:
+                out.append((f"{scenario}__{strategy}__stability-gap",
+                            stability_gap_figure(t, c)))
     return out
 
 

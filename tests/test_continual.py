@@ -28,11 +28,16 @@ def _runs(root, strategy="replay", seeds="0,1", **continual):
 
 
 @pytest.fixture(scope="module")
-def paired(tmp_path_factory):
-    """The same batched replay group (2 seeds, 5 class-incremental tasks), with and without
-    continual evaluation."""
+def store(tmp_path_factory):
+    """A store with the same batched replay group (2 seeds, 5 class-incremental tasks), with
+    and without continual evaluation: (root, plain runs, runs with a curve)."""
     root = tmp_path_factory.mktemp("continual")
-    return _runs(root), _runs(root, eval_every=3, eval_subset=40)
+    return root, _runs(root), _runs(root, eval_every=3, eval_subset=40)
+
+
+@pytest.fixture(scope="module")
+def paired(store):
+    return store[1:]
 
 
 def test_a_spec_without_continual_evaluation_hashes_as_before():
@@ -163,3 +168,58 @@ def test_the_avalanche_adapter_reports_its_steps_and_keeps_its_results(tmp_path)
     assert plain[0].accuracy_matrix == continual[0].accuracy_matrix
     assert continual[0].curve.task_ends == (2, 4, 6, 8, 10)
     assert continual[0].curve.steps == (0, 2, 3, 4, 6, 8, 9, 10)
+
+
+# --------------------------------------------------------------------------- in the reports
+
+
+def test_the_stability_gap_figure_draws_each_old_task_and_the_boundaries():
+    from clbench.reports.stability_gap import stability_gap_figure
+
+    steps, ends = [0, 1, 2, 3, 4], [2, 4]
+    acc = [[0.1, 0.1], [0.5, 0.2], [0.9, 0.3], [0.4, 0.6], [0.8, 0.9]]
+    fig = stability_gap_figure(steps, ends, acc, title="<b>x</b>")
+    ax = fig.axes[0]
+    task_lines = [line for line in ax.get_lines() if line.get_label() == "task 1"]
+    assert len(task_lines) == 1  # T = 2: one old task
+    assert list(task_lines[0].get_xdata()) == steps and list(task_lines[0].get_ydata()) == \
+        [0.1, 0.5, 0.9, 0.4, 0.8]
+    boundaries = [line for line in ax.get_lines() if list(line.get_xdata()) == [2, 2]]
+    assert len(boundaries) == 1  # between tasks 1 and 2; none after the last
+    assert ax.get_title() == "<b>x</b>" and ax.get_ylim() == (0.0, 1.0)
+
+
+def test_reports_show_the_curve_metrics_and_the_stability_gap_plot(store, tmp_path, capsys):
+    import json as json_
+
+    root, _, continual = store
+    code, _, err = clbench(capsys, "report", "--results", root, "--markdown",
+                           tmp_path / "lb.md", "--html", tmp_path / "lb.html", "--csv",
+                           tmp_path / "lb.csv", "--latex", tmp_path / "lb.tex", "--json",
+                           tmp_path / "lb.json", "--figures", tmp_path / "figs")
+    assert code == 0, err
+    md = (tmp_path / "lb.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| Rank"))
+    for label in ("AIA", "min-ACC", "WC-ACC", "WF^100"):
+        assert f"| {label} |" in header.replace("\\", "")
+    csv = (tmp_path / "lb.csv").read_text().splitlines()[0]
+    assert all(f"{k}_mean" in csv for k in ("aia", "min_acc", "wc_acc", "wf100"))
+    tex = (tmp_path / "lb.tex").read_text()
+    assert "min-ACC" in tex and "WC-ACC" in tex
+    report = json_.loads((tmp_path / "lb.json").read_text())
+    cell = report["leaderboards"]["scenarios"][0]["cells"][0]
+    with_curve = [r for r in report["runs"] if r["curve"] is not None]
+    assert len(with_curve) == 2 and with_curve[0]["curve"]["task_ends"] == [2, 4, 6, 8, 10]
+    expected = sum(metrics_of(r)["min_acc"] for r in continual) / 2
+    assert cell["metrics"]["min_acc"]["mean"] == pytest.approx(expected)
+    html = (tmp_path / "lb.html").read_text()
+    assert "Stability gap: each task's accuracy every 3 optimiser steps" in html
+    assert 'id="s0-c0-gap-' in html  # the inline SVG, its ids prefixed by the figure's key
+    gap = sorted(p.name for p in (tmp_path / "figs").glob("*__stability-gap.*"))
+    assert [p.rsplit(".", 1)[1] for p in gap] == ["pdf", "svg"]
+
+
+def metrics_of(run):
+    from clbench.metrics import run_metrics
+
+    return run_metrics(run)
