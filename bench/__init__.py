@@ -5,7 +5,8 @@ The package is layered, and imports only point down (``tests/test_layers.py`` en
 1. **core** (:data:`CORE`): errors, parameters, the registry, seeding, budgets, run specs,
    component versions, the result schema and store, metrics, the experience types that
    scenarios hand strategies, and the member-batched models. It imports nothing above it.
-2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
+2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``,
+   ``clbench.trackers``. Each
    imports the core and itself, never one another, and lists its own modules (``BUILTIN``,
    ``SUPPORT`` in its ``__init__``).
 3. **application** (:data:`APPLICATION`): the runner, the executors, run orchestration,
@@ -24,5 +25,6 @@ CORE = ("budget", "errors", "experience", "files", "identity", "metrics", "migra
         "numbers", "params", "records", "registry", "results", "schema", "seeding", "spec",
         "versions")
 # Ties the components together; may import the core and every component.
-APPLICATION = ("isolation", "warmup", "continual", "runner", "executors", "orchestrate", "suite",
-               "reference", "reproducibility", "searches", "tune", "api", "cli")
+APPLICATION = ("isolation", "warmup", "continual", "tracking", "runner", "executors",
+               "orchestrate", "suite", "reference", "reproducibility", "searches", "tune", "api",
+               "cli")

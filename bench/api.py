@@ -258,7 +258,7 @@ def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:
     """Names, versions, descriptions and parameters of the scenarios, strategies, backbones,
-    reporters, executors, suites or budgets."""
+    reporters, executors, trackers, suites or budgets."""
     if kind == "scenarios":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
@@ -289,6 +289,11 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
                  "options": [{"flag": o.flag, "metavar": o.metavar, "help": o.help}
                              for o in getattr(c, "options", ())]}
                 for n, c in EXECUTORS.items()]
+    if kind == "trackers":  # clbench run --log NAME:TARGET
+        from clbench.registry import TRACKERS
+
+        return [{"name": n, "description": f"{c.description}; TARGET: {c.target_help}",
+                 "missing": c.missing()} for n, c in TRACKERS.items()]
     if kind == "suites":
         return [{"name": n, "description": load_suite(n).description}
                 for n in sorted(builtin_suites())]
@@ -296,4 +301,4 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
         return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
     raise ConfigError(f"cannot list {kind!r}",
                       hint="list scenarios, strategies, backbones, reporters, executors, "
-                      "suites or budgets")
+                      "trackers, suites or budgets")

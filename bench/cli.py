@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clbench import api
+from clbench import api, tracking
 from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import EXECUTORS, make_executor
 from clbench.metrics import MATRIX_METRICS, matrix_metric
@@ -38,8 +38,8 @@ from clbench.numbers import (
 )
 from clbench.registry import REPORTERS
 
-LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "suites",
-            "budgets")
+LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "trackers",
+            "suites", "budgets")
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one line
 
 
@@ -169,6 +169,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "every N optimiser steps (a curve in each result; default 0: off)")
     p.add_argument("--eval-subset", type=NON_NEGATIVE_INT, default=0, metavar="K",
                    help="with --eval-every: K fixed, seeded samples per task (default 0: all)")
+    p.add_argument("--log", action="append", default=[], metavar="NAME:TARGET",
+                   help="stream each run's hyperparameters, loss, curve and final metrics to "
+                        "an experiment tracker, repeatable: tensorboard:DIR or mlflow:URI "
+                        "(e.g. mlflow:sqlite:///mlflow.db)")
     p.add_argument("--allow-missing-data", action="store_true",
                    help="exit 0 even if runs were skipped because their data is missing")
     _add_executor_args(p)
@@ -258,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list",
                          help="list scenarios, strategies, backbones, reporters, executors, "
-                         "suites or budgets")
+                         "trackers, suites or budgets")
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -362,6 +366,7 @@ def cmd_run(args) -> int:
     executor = _executor(args)
     api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
                           executor=executor, run_timeout=args.run_timeout)
+    tracking.check_logs(args.log)
     if args.dry_run:
         for spec in specs:
             emit(f"{spec.hash}  {spec.label()}")
@@ -372,7 +377,7 @@ def cmd_run(args) -> int:
         summary = api.run(specs, args.results, args.device, args.data_dir,
                           False if args.no_download else None, args.rerun, args.group_size, bar,
                           executor, allow_missing_data=args.allow_missing_data,
-                          run_timeout=args.run_timeout)
+                          run_timeout=args.run_timeout, logs=args.log)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:

@@ -5,10 +5,10 @@ identifying the stability gap") evaluate every few iterations instead of at task
 and find that an old task's accuracy drops sharply in the first steps of a new task and
 recovers later (the *stability gap*). A run with ``spec.eval_every = N`` records such a curve:
 a point at step 0, after every N-th optimiser step of the strategy's model, and at each task's
-end. Each point scores every task trained or being trained, and the next one (for forward
-transfer curves), on a fixed subset of each task's evaluation split (``spec.eval_subset``
-samples, drawn once per member from ``Stream.EVAL_SUBSET``; the validation split when the run
-has one). A batched group is scored in one pass for all its members.
+end. Each point scores every task up to the one being trained (or just trained) and the next
+(for forward transfer curves), on a fixed subset of each task's evaluation split
+(``spec.eval_subset`` samples, drawn once per member from ``Stream.EVAL_SUBSET``; the
+validation split when the run has one). A batched group is scored in one pass for all its members.
 
 The evaluation never changes what is trained: it draws no random number from any stream the
 training reads, runs without gradients, and puts every module of the model back in the
@@ -51,7 +51,7 @@ class ContinualEvaluation:
         self.evaluate, self.sync = evaluate, sync
         self.tests = [evaluation_subset(d, subset, seeds, t) for t, d in enumerate(tests)]
         self.step = 0  # optimiser steps so far
-        self.task = 0  # the task being trained (n_tasks once all are)
+        self.task = 0  # the task being trained, or just trained (0-based)
         self.steps: list[int] = []
         self.points: list[torch.Tensor] = []  # float [S, T] per point, NaN: not evaluated
         self.task_ends: list[int] = []
@@ -64,14 +64,16 @@ class ContinualEvaluation:
             self.measure()
 
     def task_done(self, task: int) -> None:
-        """Task ``task``'s training ended: a point there (unless the last step made one)."""
+        """Task ``task``'s training ended: a point there (unless its last step made one, with
+        the same tasks), then the next task is the one being trained."""
         self.task_ends.append(self.step)
-        self.task = task + 1
         if not self.steps or self.steps[-1] != self.step:
             self.measure()
+        self.task = task + 1
 
     def measure(self) -> None:
-        """One point: every task up to the next one, scored on its subset."""
+        """One point: every task up to the one being trained (or just trained), and the next,
+        each scored on its subset."""
         self.sync()
         t0 = time.perf_counter()
         T, members = self.info.n_tasks, self.tests[0].members

@@ -44,6 +44,7 @@ from clbench.schema import (
 )
 from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
+from clbench.tracking import Tracking, open_tracking
 from clbench.warmup import warm_up
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
@@ -60,6 +61,7 @@ class RunContext:
     device: torch.device
     data: DataConfig
     executor: str = "local"  # recorded in each result's identity
+    logs: tuple[str, ...] = ()  # --log NAME:TARGET trackers (clbench.tracking)
 
 
 def resolve_device(text: str | torch.device | None) -> torch.device:
@@ -254,13 +256,13 @@ def start_group(specs: list[RunSpec], device: torch.device) -> GroupMeasurement:
 
 
 def measure_group(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
-                  progress: Progress | None = None) -> None:
+                  progress: Progress | None = None, tracking: Tracking | None = None) -> None:
     """Sets the strategy up, then trains and evaluates it task by task, recording into ``m``.
 
     Bad input (missing data) raises ClbenchError; an exception of the strategy is recorded in
     ``m.error`` (the failure is a result, not a crash of the suite)."""
     try:
-        _train_and_evaluate(specs, ctx, m, progress)
+        _train_and_evaluate(specs, ctx, m, progress, tracking)
     except ClbenchError:
         if m.setup_time is None:
             raise  # bad input found while setting up: nothing was measured, nothing is stored
@@ -307,7 +309,7 @@ def _run_error(specs: list[RunSpec]) -> RunError:
 
 
 def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
-                        progress: Progress | None) -> None:
+                        progress: Progress | None, tracking: Tracking | None = None) -> None:
     first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
     info = m.info
     strategy, data = set_up_group(first, seeds, device, ctx.data)
@@ -316,7 +318,9 @@ def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasureme
     if first.eval_every:
         continual = ContinualEvaluation(strategy, info, data.test, seeds, first.eval_every,
                                         first.eval_subset, evaluate, lambda: _sync(device))
-        strategy.step_observer = continual
+        if tracking is not None:
+            continual.listeners.append(tracking.point)
+    strategy.step_observer = _step_observer(continual, tracking.step if tracking else None)
     _sync(device)
     m.setup_time = time.perf_counter() - m.t_start
     try:
@@ -324,6 +328,19 @@ def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasureme
     finally:  # a failed run keeps the points it measured
         if continual is not None:
             m.curves = continual.curves() or None
+
+
+def _step_observer(*observers):
+    """The one per-step observer of the observers given (None, without any: the strategy's
+    loop then calls nothing)."""
+    active = [o for o in observers if o is not None]
+    if len(active) < 2:
+        return active[0] if active else None
+
+    def every(loss=None):
+        for observer in active:
+            observer(loss)
+    return every
 
 
 def _train_tasks(specs: list[RunSpec], strategy, data, m: GroupMeasurement,
@@ -435,12 +452,13 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     exception from the strategy is recorded as status ``failed`` for every member. The
     process's one-time costs are paid first, outside the group's timer (:mod:`clbench.warmup`)."""
     warmup_s = warm_up(specs[0], len(specs), ctx.device, ctx.data)
+    tracking = open_tracking(ctx.logs, specs)  # before the group's clock starts
     measurement = start_group(specs, ctx.device)
     if progress:
         progress.group_started(specs, measurement.info.n_tasks)
     settings = isolation.snapshot()
     try:
-        measure_group(specs, ctx, measurement, progress)
+        measure_group(specs, ctx, measurement, progress, tracking)
     finally:  # every group starts from clean global state and clean cached data
         changed = isolation.restore(settings) + [
             f"the cached data of {name} (changed in place; reloaded for the next run)"
@@ -449,6 +467,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
         _fail_for_changes(measurement, changed)
     results = assemble_results(specs, measurement,
                                run_identity(ctx.device, ctx.executor, warmup_s))
+    if tracking is not None:
+        tracking.finish(results)
     if progress:
         progress.group_done(specs, results)
     return results

@@ -80,9 +80,9 @@ def test_the_curve_has_its_steps_task_ends_and_the_next_task(paired):
         assert c.task_ends == (2, 4, 6, 8, 10)
         assert c.steps == (0, 2, 3, 4, 6, 8, 9, 10)  # step 0, every 3rd step, task ends
         first, *_ = c.accuracy
-        # each point: the tasks trained or being trained (up to the next to train), and the next
+        # each point: the tasks up to the one being trained (or just trained), and the next
         assert None not in first[:2] and first[2:] == (None,) * 3  # step 0: tasks 1 and 2
-        for step, tasks in ((2, 3), (3, 3), (4, 4), (9, 5)):
+        for step, tasks in ((2, 2), (3, 3), (4, 3), (6, 4), (8, 5), (9, 5)):
             point = c.accuracy[c.steps.index(step)]
             assert None not in point[:tasks] and point[tasks:] == (None,) * (5 - tasks), step
         assert all(v is not None for v in c.accuracy[-1])
