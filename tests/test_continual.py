@@ -223,3 +223,15 @@ def metrics_of(run):
     from clbench.metrics import run_metrics
 
     return run_metrics(run)
+
+
+def test_a_validation_run_evaluates_its_curve_on_the_validation_split(tmp_path):
+    """Under --validation the curve scores the held-out training samples, as R does: the last
+    point, on every sample (--eval-subset 0), is the last row of R."""
+    specs, _ = api.plan(scenarios=[SCENARIO], strategies=["naive"], seeds="0", budget="smoke",
+                        validation=0.2, eval_every=4, eval_subset=0)
+    assert api.run(specs, results=tmp_path, device="cpu").failed == 0
+    [run] = api.ResultsStore(tmp_path).load().runs
+    assert run.scenario.data["evaluated_on"] == "validation"
+    assert run.curve.accuracy[-1] == pytest.approx(run.accuracy_matrix[-1], abs=1e-6)
+    assert run.curve.accuracy[0][:2] == pytest.approx(run.accuracy_matrix[0][:2], abs=1e-6)
