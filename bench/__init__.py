@@ -5,7 +5,8 @@ The package is layered, and imports only point down (``tests/test_layers.py`` en
 1. **core** (:data:`CORE`): errors, parameters, the registry, seeding, budgets, run specs,
    component versions, the result schema and store, metrics, the experience types that
    scenarios hand strategies, and the member-batched models. It imports nothing above it.
-2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``. Each
+2. **components**: ``clbench.scenarios``, ``clbench.strategies``, ``clbench.reports``,
+   ``clbench.trackers``. Each
    imports the core and itself, never one another, and lists its own modules (``BUILTIN``,
    ``SUPPORT`` in its ``__init__``).
 3. **application** (:data:`APPLICATION`), which ties the components together: the

@@ -25,7 +25,7 @@ from clbench.errors import ConfigError, ResultsError
 from clbench.params import describe
 from clbench.registry import BACKBONES, REPORTERS, SCENARIOS, STRATEGIES
 from clbench.results import ResultsStore, write_output
-from clbench.spec import RunSpec, check_validation, make_specs, parse_seeds
+from clbench.spec import RunSpec, check_continual, check_validation, make_specs, parse_seeds
 from clbench.versions import version_of
 
 __all__ = ["DEFAULT_RESULTS", "Estimate", "RunSummary", "check_run_options", "compare",
@@ -41,11 +41,15 @@ def plan(
     seeds: str | Sequence[int] | None = None,
     budget: str | None = None,
     validation: float = 0.0,
+    eval_every: int = 0,
+    eval_subset: int = 0,
 ) -> tuple[list[RunSpec], list[str]]:
     """The run specs of a suite and/or an explicit scenarios x strategies grid, with notes;
     ``validation`` > 0 evaluates each on that fraction of its training data (not the test
-    split)."""
+    split); ``eval_every`` > 0 also evaluates every that many optimiser steps, on
+    ``eval_subset`` samples per task (0: all; :mod:`clbench.app.continual`)."""
     validation = check_validation(validation)
+    eval_every, eval_subset = check_continual(eval_every, eval_subset)
     seed_list = parse_seeds(list(seeds) if isinstance(seeds, (list, tuple)) else seeds) \
         if seeds is not None else None
     specs: list[RunSpec] = []
@@ -69,6 +73,9 @@ def plan(
                 specs += make_specs(sc, st, seed_list or [0], budget or "default")
     if validation:
         specs = [dataclasses.replace(s, validation=validation) for s in specs]
+    if eval_every:
+        specs = [dataclasses.replace(s, eval_every=eval_every, eval_subset=eval_subset)
+                 for s in specs]
     return list(dict.fromkeys(specs)), notes
 
 
@@ -261,7 +268,7 @@ def gate(baseline: str | Path, current: str | Path, metric: str = "acc",
 
 def describe_registered(kind: str) -> list[dict[str, Any]]:
     """Names, versions, descriptions and parameters of the scenarios, strategies, backbones,
-    reporters, executors, suites or budgets."""
+    reporters, executors, trackers, suites or budgets."""
     if kind == "scenarios":
         return [
             {"name": n, "description": c.description, "version": version_of(c),
@@ -292,6 +299,11 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
                  "options": [{"flag": o.flag, "metavar": o.metavar, "help": o.help}
                              for o in getattr(c, "options", ())]}
                 for n, c in EXECUTORS.items()]
+    if kind == "trackers":  # clbench run --log NAME:TARGET
+        from clbench.registry import TRACKERS
+
+        return [{"name": n, "description": f"{c.description}; TARGET: {c.target_help}",
+                 "missing": c.missing()} for n, c in TRACKERS.items()]
     if kind == "suites":
         return [{"name": n, "description": load_suite(n).description}
                 for n in sorted(builtin_suites())]
@@ -299,4 +311,4 @@ def describe_registered(kind: str) -> list[dict[str, Any]]:
         return [{"name": b.name, "description": b.description} for b in BUDGETS.values()]
     raise ConfigError(f"cannot list {kind!r}",
                       hint="list scenarios, strategies, backbones, reporters, executors, "
-                      "suites or budgets")
+                      "trackers, suites or budgets")

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clbench import api
+from clbench.app import tracking
 from clbench.app.executors import EXECUTORS, make_executor
 from clbench.errors import ClbenchError, ConfigError
 from clbench.metrics import MATRIX_METRICS, matrix_metric
@@ -38,8 +39,8 @@ from clbench.numbers import (
 )
 from clbench.registry import REPORTERS
 
-LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "suites",
-            "budgets")
+LISTABLE = ("scenarios", "strategies", "backbones", "reporters", "executors", "trackers",
+            "suites", "budgets")
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths stay on one line
 
 
@@ -164,6 +165,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation", type=VALIDATION, default=0.0, metavar="FRACTION",
                    help="evaluate on this fraction of each task's training data, held out, "
                         "instead of the test split (default 0: the test split)")
+    p.add_argument("--eval-every", type=NON_NEGATIVE_INT, default=0, metavar="N",
+                   help="continual evaluation: also score every task seen so far and the next "
+                        "every N optimiser steps (a curve in each result; default 0: off)")
+    p.add_argument("--eval-subset", type=NON_NEGATIVE_INT, default=0, metavar="K",
+                   help="with --eval-every: K fixed, seeded samples per task (default 0: all)")
+    p.add_argument("--log", action="append", default=[], metavar="NAME:TARGET",
+                   help="stream each run's hyperparameters, loss, curve and final metrics to "
+                        "an experiment tracker, repeatable: tensorboard:DIR or mlflow:URI "
+                        "(e.g. mlflow:sqlite:///mlflow.db)")
     p.add_argument("--allow-missing-data", action="store_true",
                    help="exit 0 even if runs were skipped because their data is missing")
     _add_executor_args(p)
@@ -254,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list",
                          help="list scenarios, strategies, backbones, reporters, executors, "
-                         "suites or budgets")
+                         "trackers, suites or budgets")
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", *LISTABLE])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -296,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", default=api.DEFAULT_RESULTS, help="results directory")
     _add_format_args(rep.add_argument_group("formats (one per registered reporter)"))
     rep.add_argument("--figures", metavar="DIR",
-                     help="write heatmaps, accuracy curves and parameter growth as SVG and PDF")
+                     help="write heatmaps, accuracy curves, stability-gap plots (runs with "
+                          "--eval-every) and parameter growth as SVG and PDF")
     tab = rep.add_argument_group("tables (LaTeX, Markdown, HTML)")
     tab.add_argument("--table", choices=("paper", "detail"),
                      help="paper: strategies x scenarios, the chosen metrics as mean ± sd, "
@@ -376,12 +387,14 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     specs, notes = api.plan(args.suite, args.scenario, args.strategy, args.seeds, args.budget,
-                            args.validation)
+                            args.validation, eval_every=args.eval_every,
+                            eval_subset=args.eval_subset)
     for note in notes:
         err.print(f"note: {note}")
     executor = _executor(args)
     api.check_run_options(args.device, args.group_size, args.results, dry_run=args.dry_run,
                           executor=executor, run_timeout=args.run_timeout)
+    tracking.check_logs(args.log)
     if args.dry_run:
         for spec in specs:
             emit(f"{spec.hash}  {spec.label()}")
@@ -392,7 +405,7 @@ def cmd_run(args) -> int:
         summary = api.run(specs, args.results, args.device, args.data_dir,
                           False if args.no_download else None, args.rerun, args.group_size, bar,
                           executor, allow_missing_data=args.allow_missing_data,
-                          run_timeout=args.run_timeout)
+                          run_timeout=args.run_timeout, logs=args.log)
     for message in summary.not_run:
         err.print(f"not run, data missing: {message}", markup=False)
     for failure in summary.failures:

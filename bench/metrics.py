@@ -89,11 +89,105 @@ def learning_accuracy(R) -> float:
     return _mean(np.array([m[i, i - 1] for i in range(1, T + 1)]))
 
 
+def average_incremental_accuracy(R) -> float:
+    """Average incremental accuracy (Rebuffi et al. 2017, iCaRL; Hou et al. 2019): the average
+    accuracy over the tasks seen so far after each task, averaged over the sequence,
+    ``AIA = 1/T sum_{k=1}^{T} (1/k sum_{j=1}^{k} R[k][j])``."""
+    m = as_matrix(R)
+    T = m.shape[1]
+    return _mean(np.array([_mean(m[k, :k]) for k in range(1, T + 1)]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics of the continual-evaluation curve (De Lange, van de Ven & Tuytelaars, ICLR 2023,
+# "Continual evaluation for lifelong learning: identifying the stability gap", Section 3).
+# ``steps`` [P]: the optimiser step of each evaluation point; ``task_ends`` [T]: the step after
+# which task i's training ended (|T_i| in the paper); ``A`` [P, T]: the accuracy on task i at
+# point n, ``a(E_i, f_n)`` (NaN: not evaluated). Each is taken at the end of the sequence
+# (k = T, t = the last point), 1-based in the formulas.
+
+WF_WINDOW = 100  # optimiser steps: the window of WF^w (the paper's w iterations at rho_eval 1)
+
+
+def _curve(steps, task_ends, A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    steps = np.asarray(steps, dtype=float)
+    A = np.array([[NAN if v is None else v for v in row] for row in A], dtype=float)
+    if A.ndim != 2 or A.shape[0] != steps.shape[0]:
+        raise ValueError(f"curve accuracy must have one row per step, got {A.shape}")
+    return steps, np.asarray(task_ends, dtype=float), A
+
+
+def min_acc(steps, task_ends, A) -> float:
+    """Average minimum accuracy (De Lange et al. 2023):
+    ``min-ACC = 1/(T-1) sum_{i=1}^{T-1} min_{|T_i| < n <= t} a(E_i, f_n)``: each old task's
+    worst accuracy at any evaluation after its training ended, averaged. Undefined for T = 1
+    or a curve that does not reach the end of the sequence."""
+    steps, ends, A = _curve(steps, task_ends, A)
+    T = A.shape[1]
+    if T < 2 or len(ends) < T:
+        return NAN
+    mins = []
+    for i in range(T - 1):
+        after = A[steps > ends[i], i]
+        mins.append(after.min() if after.size else NAN)
+    return _mean(np.array(mins))
+
+
+def wc_acc(steps, task_ends, A) -> float:
+    """Worst-case accuracy (De Lange et al. 2023):
+    ``WC-ACC = 1/k a(E_k, f_t) + (1 - 1/k) min-ACC`` at the end of the sequence (k = T): the
+    last task's final accuracy weighed with the old tasks' minimum accuracies, a lower bound
+    of the accuracy a model deployed at any step after task k - 1 has."""
+    _, _, arr = _curve(steps, task_ends, A)
+    T = arr.shape[1]
+    low = min_acc(steps, task_ends, A)
+    if T < 2 or not np.isfinite(low) or arr.shape[0] == 0:
+        return NAN
+    return float(arr[-1, T - 1] / T + (1 - 1 / T) * low)
+
+
+def windowed_forgetting(steps, task_ends, A, window: int = WF_WINDOW) -> float:
+    """Windowed forgetting WF^w (De Lange et al. 2023):
+    ``WF^w = 1/(T-1) sum_{i=1}^{T-1} max_{m < n, step_n - step_m <= w} (a(E_i, f_m) -
+    a(E_i, f_n))`` over the evaluations from task i's end on: the largest drop of an old
+    task's accuracy within ``w`` optimiser steps (0 when it never drops), averaged over the
+    old tasks; ``w`` = :data:`WF_WINDOW`. Undefined for T = 1."""
+    steps, ends, A = _curve(steps, task_ends, A)
+    T = A.shape[1]
+    if T < 2 or len(ends) < T:
+        return NAN
+    drops = []
+    for i in range(T - 1):
+        keep = steps >= ends[i]
+        s, a = steps[keep], A[keep, i]
+        if np.isnan(a).any():
+            drops.append(NAN)
+            continue
+        worst = 0.0
+        for m in range(len(s)):
+            later = (s > s[m]) & (s - s[m] <= window)
+            if later.any():
+                worst = max(worst, float(a[m] - a[later].min()))
+        drops.append(worst)
+    return _mean(np.array(drops))
+
+
 def parameter_growth(param_counts: Sequence[int | None]) -> float:
     """Final over initial parameter count (1.0: no growth)."""
     if not param_counts or param_counts[0] in (None, 0) or param_counts[-1] is None:
         return NAN
     return param_counts[-1] / param_counts[0]
+
+
+def _of_curve(metric: Callable[..., float]) -> Callable[[Any], float]:
+    """``metric`` of the run's continual-evaluation curve; NaN (null) for a run without one."""
+    def compute(run: RunObservations) -> float:
+        curve = getattr(run, "curve", None)
+        if curve is None:
+            return NAN
+        return metric(curve.steps, curve.task_ends, curve.accuracy)
+    compute.__name__ = metric.__name__
+    return compute
 
 
 def _final_param_count(run: RunObservations) -> float | None:
@@ -123,6 +217,7 @@ class RunObservations(Protocol):
     param_counts: Sequence[int | None]
     times: Any  # .wall_s
     memory: Any  # .host_bytes, .device_bytes
+    curve: Any  # None, or .steps, .task_ends, .accuracy (clbench.schema.Curve)
 
 
 @dataclass(frozen=True)
@@ -171,6 +266,20 @@ METRICS: tuple[MetricDef, ...] = (
     MetricDef("learning_accuracy", "LA", True, "fraction",
               "learning accuracy, 1/T sum_i R[i][i] (Riemer et al. 2019)", learning_accuracy,
               of_matrix=True),
+    MetricDef("aia", "AIA", True, "fraction",
+              "average incremental accuracy, 1/T sum_k (1/k sum_{j<=k} R[k][j]) (Rebuffi et "
+              "al. 2017)", average_incremental_accuracy, of_matrix=True),
+    MetricDef("min_acc", "min-ACC", True, "fraction",
+              "average minimum accuracy of the old tasks after they were learned, over the "
+              "continual-evaluation curve, 1/(T-1) sum_{i<T} min_{n>|T_i|} a(E_i, f_n) (De "
+              "Lange et al. 2023); null without --eval-every", _of_curve(min_acc)),
+    MetricDef("wc_acc", "WC-ACC", True, "fraction",
+              "worst-case accuracy, 1/T a(E_T, f_t) + (1 - 1/T) min-ACC (De Lange et al. "
+              "2023); null without --eval-every", _of_curve(wc_acc)),
+    MetricDef(f"wf{WF_WINDOW}", f"WF^{WF_WINDOW}", False, "fraction",
+              f"windowed forgetting: the largest drop of an old task's accuracy within "
+              f"{WF_WINDOW} optimiser steps, averaged over the old tasks (De Lange et al. "
+              "2023); null without --eval-every", _of_curve(windowed_forgetting)),
     MetricDef("params", "Params", False, "count", "parameter count after the last task",
               _final_param_count),
     MetricDef("param_growth", "Growth", False, "ratio",

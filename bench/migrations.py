@@ -193,9 +193,27 @@ def migrate_2_to_3(doc: Mapping[str, Any]) -> Document:
     return new
 
 
+# ---------------------------------------------------------------------------------------------
+# 3 -> 4: the continual-evaluation curve
+
+
+def migrate_3_to_4(doc: Mapping[str, Any]) -> Document:
+    """A schema-3 result document as schema 4: ``curve`` is null (schema 3 had no continual
+    evaluation, and its specs no ``eval_every``; the spec and its hash are unchanged).
+    ``migrated_from`` becomes 3 unless the document was itself migrated."""
+    new = copy.deepcopy(dict(doc))
+    if "curve" in new:
+        raise ResultsError("not a valid schema-3 result: it has a curve key (schema 4's)")
+    new["curve"] = None
+    new["schema_version"] = 4
+    new["migrated_from"] = new.get("migrated_from", 3)
+    return new
+
+
 MIGRATIONS: dict[int, Callable[[Mapping[str, Any]], Document]] = {
     1: migrate_1_to_2,
     2: migrate_2_to_3,
+    3: migrate_3_to_4,
 }
 
 

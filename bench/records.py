@@ -219,15 +219,20 @@ class Keys(Value):
 # Records: a dataclass whose fields are declared document keys
 
 
+_NO_DEFAULT: Any = dataclasses.MISSING
+
+
 def key(value: Value, *, name: str | None = None, optional: bool = False,
-        flatten: bool = False) -> Any:
+        flatten: bool = False, default: Any = _NO_DEFAULT) -> Any:
     """A dataclass field that is a document key holding ``value``. ``name``: the key when it is
     not the field's name. ``optional``: documents may lack the key (written when not None,
-    read as None when absent). ``flatten``: a record whose keys sit in this record's object."""
+    read as None when absent). ``flatten``: a record whose keys sit in this record's object.
+    ``default``: the Python default of a required key (code that builds records may leave it
+    out; documents still hold the key)."""
     meta = {"value": value, "name": name, "flatten": flatten}
     if optional:
         return dataclasses.field(default=None, metadata={**meta, "optional": True})
-    return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 class Record(Keys):

@@ -1,11 +1,11 @@
-"""One registry mechanism for scenarios, strategies, backbones and reporters.
+"""One registry mechanism for scenarios, strategies, backbones, reporters and trackers.
 
 Three ways in, one lookup:
 
 * ``@STRATEGIES.register("name")`` on a class (clbench's own, or a user's in-process code);
 * an entry point in the group ``clbench.strategies`` (``clbench.scenarios``,
-  ``clbench.backbones``, ``clbench.reporters``, ``clbench.executors``) for a package that ships
-  a method;
+  ``clbench.backbones``, ``clbench.reporters``, ``clbench.executors``, ``clbench.trackers``)
+  for a package that ships a method;
 * ``"some.module:Class"`` on the command line or in a suite, for unpackaged code.
 
 The registry does not list clbench's own members: each component package does, in the
@@ -219,4 +219,11 @@ REPORTERS: Registry = Registry(
     init_keywords=("generated_at", "metadata"),
     init_hint="subclass clbench.reports.base.Reporter, or take generated_at=None and "
     "metadata=None keyword arguments in __init__",
+)
+# Trackers (``clbench run --log NAME:TARGET``): ``cls(target)`` streams one seed group's runs.
+TRACKERS: Registry = Registry(
+    "tracker",
+    "clbench.trackers",
+    "clbench.trackers",
+    required=("start", "log_loss", "log_point", "finish", "missing"),
 )

@@ -9,9 +9,9 @@ read and written.
 are all derived from them; the few rules that span several fields are written out in
 ``_check_rules``. A new field is one line: a field with its :func:`key`.
 
-Schema 3 (``SCHEMA_VERSION``), key by key (docs/results.md has the table):
+Schema 4 (``SCHEMA_VERSION``), key by key (docs/results.md has the table):
 
-* ``schema_version`` (3), ``spec`` (:class:`clbench.spec.RunSpec` as JSON) and ``spec_hash``
+* ``schema_version`` (4), ``spec`` (:class:`clbench.spec.RunSpec` as JSON) and ``spec_hash``
   (``RunSpec.hash`` of that spec, the file name);
 * ``status`` (ok, diverged, failed), ``error`` (type, message, traceback; set exactly when
   failed), ``diverged_after_task`` (the row from which a diverged member has no accuracies);
@@ -25,6 +25,8 @@ Schema 3 (``SCHEMA_VERSION``), key by key (docs/results.md has the table):
   ``wall_time_s``, ``peak_host_memory_bytes`` with ``peak_host_memory_scope`` (group or
   process), ``peak_device_memory_bytes``; ``group`` (member, seeds, batched), and
   ``started_at`` / ``finished_at`` (ISO 8601);
+* ``curve``: the continual evaluation of a run with ``spec.eval_every`` (steps, task ends, the
+  accuracy on each task at each step), else null;
 * ``migrated_from``: only in a document read from an older schema, that schema's version.
 
 Nothing derivable is stored: the scenario's name, version and backbone, the hyperparameters
@@ -65,7 +67,7 @@ from clbench.records import (
 )
 from clbench.spec import RunSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "diverged", "failed")
 SETTINGS = ("class", "task", "domain")
 HOST_MEMORY_SCOPES = ("group", "process")  # what peak_host_memory_bytes covers
@@ -115,8 +117,10 @@ class SpecValue(Keys):
                       "budget": Text(non_empty=True)},
             # a validation-split run: both keys, together (a test-split spec has neither);
             # a run on the scenario's first k tasks: tasks (absent: all of them)
+            # a run with continual evaluation: eval_every and eval_subset, together
             optional={"split": Text(choices=("validation",)), "validation": Fraction(),
-                      "tasks": Int(minimum=2)})
+                      "tasks": Int(minimum=2), "eval_every": Int(minimum=1),
+                      "eval_subset": Int()})
 
     def check(self, value: Any, path: str, also: tuple[str, ...] = ()) -> None:
         if isinstance(value, dict) and ("split" in value) != ("validation" in value):
@@ -124,6 +128,10 @@ class SpecValue(Keys):
                 fail(at(path, "split"), '"validation" (a test-split spec has no split key)',
                      None)
             fail(at(path, "validation"), "a fraction in (0, 0.5]", None)
+        if isinstance(value, dict) and ("eval_every" in value) != ("eval_subset" in value):
+            missing = "eval_subset" if "eval_every" in value else "eval_every"
+            fail(at(path, missing), "present with its partner (a spec without continual "
+                 "evaluation has neither eval_every nor eval_subset)", None)
         super().check(value, path, also)
 
     def load(self, value: Any) -> RunSpec:
@@ -254,6 +262,20 @@ class PeakMemory:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Curve(Stored):
+    """Continual evaluation (``spec.eval_every``): accuracy on each task during training, on a
+    fixed subset of each task's evaluation split, at ``steps`` (optimiser steps since the run
+    began: step 0, every ``eval_every`` steps, and each task's end)."""
+
+    steps: tuple[int, ...] = key(ListOf(Int(), what="a list of step indices"))
+    # the step after which each task's training ended (one per task trained)
+    task_ends: tuple[int, ...] = key(ListOf(Int(), what="a list of step indices"))
+    # per point, T accuracies; null where not evaluated (tasks past the next one) or diverged
+    accuracy: tuple[tuple[float | None, ...], ...] = key(ListOf(ListOf(Accuracy())))
+    eval_s: float | None = key(Seconds())  # the group's time spent on continual evaluation
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunResult(Stored):
     """One run: its spec, outcome and every raw observation. Metrics are computed from it at
     report time (:func:`clbench.metrics.run_metrics`), never stored."""
@@ -271,6 +293,8 @@ class RunResult(Stored):
     group: GroupRecord | None = key(record_of(GroupRecord, nullable=True))
     started_at: str | None = key(Timestamp())
     finished_at: str | None = key(Timestamp())
+    # null: no continual evaluation
+    curve: Curve | None = key(record_of(Curve, nullable=True), default=None)
     # Read from an older schema: that schema's version (a migrated document stays readable).
     migrated_from: int | None = key(SchemaVersion(), optional=True)
 
@@ -321,11 +345,29 @@ def _check_rules(doc: dict[str, Any]) -> None:
         raise Invalid("a diverged run must record diverged_after_task")
     if after is not None and after > T:
         raise Invalid(f"diverged_after_task {after} is past the last task ({T})")
+    _check_curve(doc, T)
     group, seed = doc["group"], doc["spec"]["seed"]
     if group is not None and (group["member"] >= len(group["seeds"])
                               or group["seeds"][group["member"]] != seed):
         raise Invalid(f"group.member {group['member']} is not this run's seed {seed} in "
                        f"group.seeds {group['seeds']}")
+
+
+def _check_curve(doc: dict[str, Any], T: int) -> None:
+    curve = doc["curve"]
+    if curve is None:
+        return
+    if "eval_every" not in doc["spec"]:
+        raise Invalid("curve must be null: the spec has no eval_every (no continual evaluation)")
+    steps = curve["steps"]
+    if len(curve["accuracy"]) != len(steps) or any(len(a) != T for a in curve["accuracy"]):
+        raise Invalid(f"curve.accuracy must have one row of {T} entries per step "
+                      f"({len(steps)} steps)")
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise Invalid("curve.steps must increase")
+    ends = curve["task_ends"]
+    if len(ends) > T or any(b < a for a, b in zip(ends, ends[1:])):
+        raise Invalid(f"curve.task_ends must be at most {T} non-decreasing steps")
 
 
 def _check_version(version: Any) -> None:

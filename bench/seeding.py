@@ -33,6 +33,7 @@ class Stream(enum.IntEnum):
     PNN_INIT = 40  # pnn: column k's initialisation (+ k)
     NET2NET_GROW = 41  # net2net: widening maps (+ nothing) and symmetry-breaking noise (+ 1)
     VALIDATION = 50  # runner: which training samples of each task the validation split holds
+    EVAL_SUBSET = 51  # continual evaluation: which evaluation samples of each task it scores
     NUMPY_GLOBAL = 99  # seed_everything: NumPy's global RNG
 
 

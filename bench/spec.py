@@ -44,6 +44,11 @@ class RunSpec:
     # Train and evaluate on the scenario's first ``tasks`` tasks only (0: all of them): the
     # protocol of Chaudhry et al. 2019 (A-GEM), which tunes on a few tasks of the stream.
     tasks: int = 0
+    # Continual evaluation (clbench.app.continual): every ``eval_every`` optimiser steps (0: off),
+    # score every task seen so far and the next on a fixed, seeded subset of ``eval_subset``
+    # samples per task (0: all of them). The accuracy matrix is the same either way.
+    eval_every: int = 0
+    eval_subset: int = 0
 
     @property
     def split(self) -> str:
@@ -56,9 +61,12 @@ class RunSpec:
         split = {"split": "validation", "validation": self.validation} if self.validation \
             else {}
         first = {"tasks": self.tasks} if self.tasks else {}  # likewise
+        continual = {"eval_every": self.eval_every, "eval_subset": self.eval_subset} \
+            if self.eval_every else {}  # likewise
         return {
             **split,
             **first,
+            **continual,
             "scenario": self.scenario,
             "scenario_version": self.scenario_version,
             "scenario_params": dict(self.scenario_params),
@@ -87,6 +95,8 @@ class RunSpec:
             budget=doc["budget"],
             validation=float(doc.get("validation", 0.0)),
             tasks=int(doc.get("tasks", 0)),
+            eval_every=int(doc.get("eval_every", 0)),
+            eval_subset=int(doc.get("eval_subset", 0)),
         )
 
     @property
@@ -100,7 +110,9 @@ class RunSpec:
 
     def label(self) -> str:
         first = f", first {self.tasks} tasks" if self.tasks else ""
-        return f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget}{first})"
+        every = f", evaluated every {self.eval_every} steps" if self.eval_every else ""
+        return (f"{self.strategy} on {self.scenario} (seed {self.seed}, {self.budget}{first}"
+                f"{every})")
 
 
 def make_scenario(name: str, params: Mapping[str, Any]):
@@ -160,6 +172,20 @@ def check_validation(fraction: Any) -> float:
     if not 0.0 <= fraction <= 0.5:  # also rejects NaN
         raise ConfigError(f"validation must be between 0 and 0.5, got {fraction}", hint=hint)
     return fraction
+
+
+def check_continual(eval_every: Any, eval_subset: Any) -> tuple[int, int]:
+    """``(eval_every, eval_subset)`` as whole numbers >= 0, the subset only with an interval;
+    ConfigError otherwise."""
+    for name, value in (("eval-every", eval_every), ("eval-subset", eval_subset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"--{name} must be a whole number >= 0, got {value!r}",
+                              hint="e.g. --eval-every 10 --eval-subset 1000 (0: off / all)")
+    if eval_subset and not eval_every:
+        raise ConfigError("--eval-subset needs --eval-every",
+                          hint="add --eval-every N (evaluate every N optimiser steps), or "
+                          "leave --eval-subset out")
+    return eval_every, eval_subset
 
 
 def check_tasks(tasks: Any, n_tasks: int | None = None, scenario: str = "the scenario") -> int:

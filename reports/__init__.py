@@ -10,5 +10,5 @@ BUILTIN = ("json_report", "markdown_report", "html_report", "csv_report", "latex
 # The modules that register nothing: the reporter contract, tables, statistics and tests,
 # drawing.
 SUPPORT = ("base", "cd_diagram", "compare", "drawing", "false_alarms", "figures", "formatting",
-           "friedman", "paper_table", "significance", "staleness", "statistics", "table_model",
-           "tables")
+           "friedman", "paper_table", "significance", "stability_gap", "staleness", "statistics",
+           "table_model", "tables")

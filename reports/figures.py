@@ -1,9 +1,11 @@
 """The leaderboard's figures, drawn once by :mod:`clbench.reports.drawing` for the HTML report
 and for ``clbench report --figures``: per scenario, each strategy's mean accuracy matrix R as a
-heatmap and its per-task accuracy curves, the parameter growth and the wall time of every
-strategy.
+heatmap and its per-task accuracy curves, the stability-gap plot of a strategy with a
+continual-evaluation curve (:mod:`clbench.reports.stability_gap`), the parameter growth and the
+wall time of every strategy.
 
 The figure files are named ``<scenario>__<strategy>__heatmap``, ``<scenario>__<strategy>__curves``,
+``<scenario>__<strategy>__stability-gap`` (runs with ``--eval-every``),
 ``<scenario>__acc-after-each-task`` (every strategy's ACC after each task: the comparison plot
 papers show) and ``<scenario>__param-growth`` (``.svg`` and ``.pdf``). ``<scenario>`` is the
 scenario's short label (name and setting, plus only what tells two scenarios apart:
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clbench.reports import drawing
+from clbench.reports import drawing, stability_gap
 from clbench.reports.table_model import Cell, Leaderboard, ScenarioTable
 
 
@@ -60,6 +62,17 @@ def curves_figure(table: ScenarioTable, cell: Cell):
         [(f"task {j + 1}", [row[j] for row in cell.mean_matrix]) for j in range(T)],
         _after_labels(T), title=f"{cell.label}: accuracy per task",
         x_label="after training on task", y_label="test accuracy", y_range=(0.0, 1.0))
+
+
+def stability_gap_figure(table: ScenarioTable, cell: Cell):
+    """The cell's mean continual-evaluation curve per task, with the task boundaries (None
+    without a curve)."""
+    curve = cell.mean_curve
+    if curve is None:
+        return None
+    return stability_gap.stability_gap_figure(
+        curve.steps, curve.task_ends, curve.accuracy,
+        title=f"{cell.label}: accuracy during training ({curve.n} seeds)")
 
 
 def growth_figure(table: ScenarioTable):
@@ -125,6 +138,9 @@ def figures(lb: Leaderboard) -> list[tuple[str, Any]]:
             strategy = strategy_names[c.label]
             out.append((f"{scenario}__{strategy}__heatmap", heatmap_figure(t, c)))
             out.append((f"{scenario}__{strategy}__curves", curves_figure(t, c)))
+            if c.mean_curve is not None:
+                out.append((f"{scenario}__{strategy}__stability-gap",
+                            stability_gap_figure(t, c)))
     return out
 
 

@@ -68,6 +68,11 @@ def _table_view(index: int, t: ScenarioTable) -> tuple[dict[str, Any], list[dict
                                           f"Accuracy matrix: {c.label}", "chart heatmap"),
             "curves": drawing.figure_svg(figures.curves_figure(t, c), f"{tid}-c{k}-curves",
                                          f"Accuracy per task: {c.label}"),
+            "stability_gap": None if c.mean_curve is None else drawing.figure_svg(
+                figures.stability_gap_figure(t, c), f"{tid}-c{k}-gap",
+                f"Accuracy during training: {c.label}"),
+            "eval_every": c.mean_curve and c.mean_curve.every,
+            "curve_n": c.mean_curve and c.mean_curve.n,
             "errors": c.errors,
             "n_ok": c.n_ok})
     view = {

@@ -35,6 +35,7 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "accuracy_matrix": [list(row) for row in run.accuracy_matrix],
         "param_counts": list(run.param_counts),
         "metrics": run_metrics(run),
+        "curve": None if run.curve is None else run.curve.to_json(),  # --eval-every
         "wall_time_s": run.times.wall_s,
         "train_time_s": list(run.times.train_s),
         "peak_host_memory_bytes": run.memory.host_bytes,

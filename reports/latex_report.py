@@ -29,8 +29,10 @@ from clbench.reports.paper_table import PaperTable, TableOptions, cell_text, pap
 from clbench.reports.table_model import Leaderboard, ScenarioTable
 from clbench.results import LoadedResults
 
-# What a paper's table shows: the accuracy-matrix metrics and the model size.
-COLUMNS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy", "params")
+# What a paper's table shows: the accuracy-matrix metrics, the continual-evaluation metrics
+# (where runs have a curve) and the model size.
+COLUMNS = ("acc", "bwt", "fwt", "forgetting", "learning_accuracy", "aia", "min_acc", "wc_acc",
+           "wf100", "params")
 
 _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -26,6 +26,18 @@ class RunRow:
 
 
 @dataclass
+class MeanCurve:
+    """The continual-evaluation curve of a cell (``--eval-every``), averaged over its ok seeds
+    whose curves have the same points (the first seed's)."""
+
+    every: int  # the runs' evaluation interval, in optimiser steps (spec.eval_every)
+    steps: list[int]
+    task_ends: list[int]
+    accuracy: list[list[float | None]]  # per point, per task; None: not evaluated
+    n: int  # seeds averaged
+
+
+@dataclass
 class Cell:
     strategy: str  # the strategy's name as registered or given
     label: str  # name, plus the hyperparameters that tell configurations apart
@@ -44,6 +56,7 @@ class Cell:
     n_runs: int
     runs: list[RunRow]  # one per seed (an ok run wins over another of the same seed)
     rank: float | None = None
+    mean_curve: MeanCurve | None = None  # with continual evaluation only
 
     @property
     def n_ok(self) -> int:

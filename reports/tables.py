@@ -46,6 +46,7 @@ from clbench.reports.statistics import (
 from clbench.reports.table_model import (
     Cell,
     Leaderboard,
+    MeanCurve,
     NotRunRow,
     OverallRow,
     RunRow,
@@ -194,6 +195,21 @@ def _mean_matrix(matrices: Sequence[Any], n_tasks: int) -> list[list[float | Non
             for row, crow in zip(mean.tolist(), counts.tolist())]
 
 
+def _mean_curve(docs: Sequence[RunResult]) -> MeanCurve | None:
+    """The mean continual-evaluation curve of the runs that have one with the first one's
+    points; None when none has a curve."""
+    with_curve = [d for d in docs if d.curve is not None and d.curve.steps]
+    if not with_curve:
+        return None
+    curves = [d.curve for d in with_curve]
+    first = curves[0]
+    same = [c for c in curves if c.steps == first.steps and c.task_ends == first.task_ends]
+    return MeanCurve(every=with_curve[0].spec.eval_every, steps=list(first.steps),
+                     task_ends=list(first.task_ends),
+                     accuracy=[mean_rows(rows) for rows in zip(*(c.accuracy for c in same))],
+                     n=len(same))
+
+
 def _group_members(docs: Sequence[RunResult]) -> list[list[int]] | None:
     """Indices of ``docs`` per seed group they trained in, when some group had several
     members (else None: each run measured alone)."""
@@ -233,9 +249,11 @@ def _cell(key: str, docs: Sequence[RunResult], strategy: str, label: str,
           params: dict[str, Any], table_label: str, setting: str | None, n_tasks: int,
           seeds_total: list[Any]) -> Cell:
     """The cell of ``docs`` (one strategy configuration's runs in one scenario table)."""
-    # One document per seed; if a seed appears twice, an ok run wins.
+    # One document per seed; if a seed appears twice, an ok run wins, then one with a curve
+    # (its accuracy matrix is the same as without: clbench.app.continual).
     by_seed: dict[int, RunResult] = {}
-    for doc in sorted(docs, key=lambda d: (_run_ok(d), str(d.finished_at))):
+    for doc in sorted(docs, key=lambda d: (_run_ok(d), d.curve is not None,
+                                           str(d.finished_at))):
         by_seed[doc.spec.seed] = doc
     seeds = sorted(by_seed.items(), key=lambda kv: str(kv[0]))
     ok_docs = [d for _, d in seeds if _run_ok(d)]
@@ -253,6 +271,7 @@ def _cell(key: str, docs: Sequence[RunResult], strategy: str, label: str,
         metrics=_cell_metrics(ok_docs, setting),
         mean_matrix=_mean_matrix([d.accuracy_matrix for d in ok_docs], n_tasks),
         mean_param_counts=mean_rows([d.param_counts for d in ok_docs]) if ok_docs else [],
+        mean_curve=_mean_curve(ok_docs),
         errors=[f"seed {seed}: {_error_text(doc)}" for seed, doc in seeds
                 if _error_text(doc) and not _run_ok(doc)],
         versions={k: v for k, (_, v) in components(example).items()},

@@ -14,7 +14,8 @@ harness evaluates the template's model and measures wall time exactly as for a n
   In the class and domain settings every experience has task label 0 (Avalanche's convention
   for class-incremental benchmarks) and the model is the plain backbone.
 * **Off**: Avalanche's evaluation plugin has no metrics and no loggers, no eval streams are
-  passed (``eval_streams=[]``, ``eval_every=-1``), nothing is written to disk.
+  passed (``eval_streams=[]``, ``eval_every=-1``), nothing is written to disk. One plugin is
+  added: it calls the harness's per-step seam (``Strategy.step_done``) after every iteration.
 * **Randomness**: the harness seeds the global RNGs before setup; in addition the global
   ``random``/NumPy/torch RNGs are re-seeded from ``derive_seed(seed, AVALANCHE_RESEED, t)``
   before every experience, so the data order and the buffers' random choices (all drawn from
@@ -207,6 +208,7 @@ class AvalancheStrategy(Strategy):
         )
         optimizer = make_optimizer(self.params, model.parameters())
         template = self.build_template(model, optimizer, common)
+        template.plugins.append(_step_seam(self))
         if self.params.order == "native":
             self._use_native_order(template)
         return template
@@ -292,6 +294,20 @@ class AvalancheStrategy(Strategy):
             pad = out.new_full((out.shape[0], self.info.n_outputs - out.shape[-1]), MASK_VALUE)
             out = torch.cat([out, pad], dim=-1)
         return out[None]
+
+
+def _step_seam(strategy: Strategy) -> Any:
+    """An Avalanche plugin that calls ``strategy.step_done`` after every training iteration:
+    the harness's per-step seam (continual evaluation, trackers) in the template's own loop.
+    Avalanche's periodic evaluation (``eval_every``) scores its own eval streams with its own
+    metrics, not the harness's subsets, so it would not give the same points."""
+    from avalanche.core import SupervisedPlugin
+
+    class StepSeam(SupervisedPlugin):
+        def after_training_iteration(self, template, **kwargs):
+            strategy.step_done(template.loss.detach().reshape(1))
+
+    return StepSeam()
 
 
 # --- Synaptic Intelligence with a working importance on the CPU ------------------------------

@@ -97,6 +97,17 @@ class Strategy(ABC):
     def model(self) -> nn.Module:
         """The current network (all members); the harness counts its parameters."""
 
+    # The harness's one per-step seam: what runs after every optimiser step of ``model``
+    # (continual evaluation, trackers); None (the default) costs nothing.
+    step_observer: Callable[[torch.Tensor | None], None] | None = None
+
+    def step_done(self, loss: torch.Tensor | None = None) -> None:
+        """Call after every optimiser step of :attr:`model` with the step's per-member loss
+        ``[S]`` if known (the native loop does; a strategy with its own loop calls it too, or
+        the harness sees its tasks' ends only)."""
+        if self.step_observer is not None:
+            self.step_observer(loss)
+
 
 @dataclasses.dataclass(frozen=True)
 class SGDParams:
@@ -179,7 +190,7 @@ class Loop:
     host round trip per step), and its result ``prepared`` goes to every step and to
     ``end_epoch``; then per minibatch ``i``, ``step(batch, i, prepared)`` returns the
     per-member loss ``[S]``, whose sum ``optimizer`` backpropagates and steps (each member's
-    gradient is its own loss's).
+    gradient is its own loss's), and ``after_step(loss)`` runs.
     """
 
     module: nn.Module  # put in training mode first
@@ -190,6 +201,8 @@ class Loop:
     step: Callable[[Batch, int, Any], torch.Tensor]
     prepare_epoch: Callable[[int], Any] = _nothing
     end_epoch: Callable[[Any], None] = _nothing
+    # after every optimiser step: Strategy.step_done for the evaluated network, else nothing
+    after_step: Callable[[torch.Tensor], None] = _nothing
 
 
 class SupervisedStrategy(Strategy):
@@ -284,8 +297,10 @@ class SupervisedStrategy(Strategy):
             for i, start in enumerate(range(0, n, batch_size)):
                 batch = data.batch(order[:, start:start + batch_size])
                 loop.optimizer.zero_grad(set_to_none=True)
-                loop.step(batch, i, prepared).sum().backward()
+                loss = loop.step(batch, i, prepared)
+                loss.sum().backward()
                 loop.optimizer.step()
+                loop.after_step(loss.detach())
             loop.end_epoch(prepared)
 
     def fit(self, data: TaskData, epochs: int | None = None) -> None:
@@ -302,6 +317,7 @@ class SupervisedStrategy(Strategy):
             epochs=p.epochs if epochs is None else epochs,
             step=self.training_step,
             prepare_epoch=self.prepare_epoch,
+            after_step=self.step_done,
         ), data)
 
     def train(self, experience: Experience) -> None:

@@ -217,6 +217,61 @@ def test_reaches_published_figure(row: ReferenceTarget, reference_dir, data_dir)
     assert got.status == MET, message
 
 
+# The stability gap (De Lange, van de Ven & Tuytelaars, ICLR 2023, Figure 1): replay at its
+# defaults on class-incremental Split MNIST, evaluated every few optimiser steps. Task 1's
+# accuracy drops far below its end-of-task value within the first steps of task 2, then
+# recovers part of it by the end of task 2.
+GAP_SCENARIO, GAP_STRATEGY, GAP_BUDGET = "split-mnist:setting=class", "replay", "default"
+GAP_EVAL_EVERY, GAP_EVAL_SUBSET = 5, 1000
+GAP_WINDOW = 50  # optimiser steps of task 2 in which the dip must show
+GAP_DIP, GAP_RECOVERY = 0.10, 0.05  # the dip below the end of task 1; the recovery from it
+
+
+def stability_gap_shape(steps, task_ends, accuracy, window: int = GAP_WINDOW
+                        ) -> tuple[float, float, float]:
+    """Task 1 on a continual-evaluation curve: (its accuracy at the end of task 1, its minimum
+    within the first ``window`` steps of task 2, its accuracy at the end of task 2)."""
+    at = {s: row[0] for s, row in zip(steps, accuracy)}
+    end_1, end_2 = task_ends[0], task_ends[1]
+    dip = min(a for s, a in at.items() if end_1 < s <= end_1 + window)
+    return at[end_1], dip, at[end_2]
+
+
+@pytest.mark.accuracy
+def test_replay_shows_the_stability_gap(reference_dir, data_dir):
+    """Stored in the reference store like a row's runs (the tier resumes from it); judged on
+    the curve averaged over the seeds, as the paper's Figure 1 shows it."""
+    from clbench.reports.tables import aggregate
+    from clbench.results import ResultsStore
+
+    specs, _ = api.plan(scenarios=[GAP_SCENARIO], strategies=[GAP_STRATEGY],
+                        seeds=list(SEEDS), budget=GAP_BUDGET, eval_every=GAP_EVAL_EVERY,
+                        eval_subset=GAP_EVAL_SUBSET)
+    results = reference_dir / "results"
+    run = api.run(specs, results=results, data_dir=data_dir, download=False, device=DEVICE)
+    assert not run.not_run and run.failed == 0
+    hashes = {s.hash for s in specs}
+    runs = [r for r in ResultsStore(results).load().runs if r.spec_hash in hashes]
+    assert len(runs) == len(SEEDS)
+    [table] = aggregate(runs).scenarios
+    curve = table.cells[0].mean_curve
+    assert curve is not None and curve.n == len(SEEDS)
+    end_1, dip, end_2 = stability_gap_shape(curve.steps, curve.task_ends, curve.accuracy)
+    message = (f"task 1: {end_1:.3f} at the end of task 1, {dip:.3f} at least in the first "
+               f"{GAP_WINDOW} steps of task 2, {end_2:.3f} at the end of task 2")
+    assert end_1 - dip > GAP_DIP, message
+    assert end_2 - dip >= GAP_RECOVERY, message
+
+
+def test_the_stability_gap_shape_reads_task_1_on_the_curve():
+    steps, ends = [0, 10, 20, 30, 40, 50, 60, 70], [20, 70]
+    acc = [[0.1, None], [0.8, None], [0.95, 0.1], [0.6, 0.5], [0.8, 0.7], [0.85, 0.8],
+           [0.3, 0.9], [0.9, 0.95]]
+    # the dip within 20 steps of task 2's start (steps 30, 40) is 0.6; at step 60 is outside
+    assert stability_gap_shape(steps, ends, acc, window=20) == (0.95, 0.6, 0.9)
+    assert stability_gap_shape(steps, ends, acc, window=50) == (0.95, 0.3, 0.9)
+
+
 ROW = """
 [[target]]
 id = "x"

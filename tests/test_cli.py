@@ -451,8 +451,9 @@ def test_list_all_text(capsys):
         elif line.startswith("  ") and not line.startswith("      "):
             current.add(line.split()[0])
     assert set(sections) == {"scenarios", "strategies", "backbones", "reporters", "executors",
-                             "suites", "budgets"}
+                             "trackers", "suites", "budgets"}
     assert {"json", "markdown", "html", "csv", "latex"} <= sections["reporters"]
+    assert {"tensorboard", "mlflow"} <= sections["trackers"]
     assert {"local", "ray"} <= sections["executors"]
     assert sections["backbones"] == {"mlp", "convnet", "resnet18-reduced", "mlp-1x256",
                                      "mlp-2x256", "mlp-2x100", "mlp-2x1000"}

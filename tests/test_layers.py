@@ -17,8 +17,9 @@ import clbench
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "clbench", "bench/app": "clbench.app", "strategies": "clbench.strategies",
-           "scenarios": "clbench.scenarios", "reports": "clbench.reports"}
-COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports")
+           "scenarios": "clbench.scenarios", "reports": "clbench.reports",
+           "trackers": "clbench.trackers"}
+COMPONENTS = ("clbench.scenarios", "clbench.strategies", "clbench.reports", "clbench.trackers")
 CORE_MODULES = ("clbench", *(f"clbench.{m}" for m in clbench.CORE))
 APPLICATION = tuple(f"clbench.{m}" for m in clbench.APPLICATION)
 CORE, COMPONENT, APP = 0, 1, 2
@@ -151,7 +152,7 @@ def test_the_checker_sees_upward_imports(tmp_path, monkeypatch):
 def test_no_bare_package_names_are_installed():
     """The wheel's only top-level package is clbench: a user's own strategies/ folder cannot
     shadow clbench's (and clbench's cannot shadow the user's)."""
-    top = {"bench", "benchmarks", "strategies", "scenarios", "reports"}
+    top = {"bench", "benchmarks", "strategies", "scenarios", "reports", "trackers"}
     code = ("import importlib.util, sys; sys.path = [p for p in sys.path if p not in ('', '.')];"
             f"print([n for n in {sorted(top)!r} if importlib.util.find_spec(n)])")
     out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
@@ -171,7 +172,7 @@ def test_a_users_strategies_folder_does_not_replace_clbenchs(tmp_path):
     assert out.stdout.split() == ["clbench.strategies.ewc", "True"]
 
 
-@pytest.mark.parametrize("banned", ["bench", "strategies", "scenarios", "reports"])
+@pytest.mark.parametrize("banned", ["bench", "strategies", "scenarios", "reports", "trackers"])
 def test_lint_bans_the_bare_names(tmp_path, banned):
     ruff = Path(sys.executable).with_name("ruff")
     if not ruff.exists():
@@ -190,7 +191,7 @@ def test_the_tree_is_lint_clean():
     if not ruff.exists():
         pytest.skip("ruff is not installed in this environment")
     out = subprocess.run([str(ruff), "check", "--no-cache", "bench", "strategies", "scenarios",
-                          "reports", "tests", "benchmarks", "docs"], cwd=REPO,
+                          "reports", "trackers", "tests", "benchmarks", "docs"], cwd=REPO,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 

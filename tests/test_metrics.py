@@ -96,7 +96,7 @@ def test_metric_table_defines_every_metric_once():
     keys = [m.key for m in metrics.METRICS]
     assert len(keys) == len(set(keys)) and metrics.METRIC_BY_KEY.keys() == set(keys)
     assert list(metrics.MATRIX_METRICS) == ["acc", "bwt", "fwt", "forgetting",
-                                            "learning_accuracy"]
+                                            "learning_accuracy", "aia"]
     for m in metrics.METRICS:
         assert m.label and m.definition and m.kind in ("fraction", "count", "ratio", "seconds",
                                                        "bytes")
@@ -105,7 +105,7 @@ def test_metric_table_defines_every_metric_once():
     assert "Chaudhry et al. 2018" in metrics.METRIC_BY_KEY["forgetting"].definition
     with pytest.raises(metrics.ConfigError, match="unknown metric 'speed'") as exc:
         metrics.matrix_metric("speed")
-    assert "acc, bwt, fwt, forgetting, learning_accuracy" in exc.value.hint
+    assert "acc, bwt, fwt, forgetting, learning_accuracy, aia" in exc.value.hint
 
 
 def test_run_metrics_computes_every_table_entry_from_one_run():
@@ -125,6 +125,74 @@ def test_run_metrics_computes_every_table_entry_from_one_run():
                                times=SimpleNamespace(wall_s=None),
                                memory=SimpleNamespace(host_bytes=None, device_bytes=None))
     assert metrics.run_metrics(one_task)["bwt"] is None  # NaN (undefined for T = 1) -> None
+    # no continual-evaluation curve: its metrics are null
+    assert out["min_acc"] is out["wc_acc"] is out["wf100"] is None
+
+
+# A continual-evaluation curve, T = 3 tasks ending at steps 2, 4 and 6, a point every step.
+# Task 1 reaches 0.9 at its end and dips to 0.4 one step into task 2 (the stability gap).
+STEPS = (0, 1, 2, 3, 4, 5, 6)
+ENDS = (2, 4, 6)
+A = ((0.1, 0.1, None),
+     (0.5, 0.2, None),
+     (0.9, 0.1, 0.1),   # end of task 1
+     (0.4, 0.6, 0.1),   # the gap
+     (0.7, 0.9, 0.2),   # end of task 2
+     (0.6, 0.5, 0.7),
+     (0.8, 0.7, 0.95))  # end of task 3
+
+
+def test_average_incremental_accuracy_by_hand():
+    # after task 1: 0.90; after 2: (0.70 + 0.80) / 2; after 3: (0.60 + 0.75 + 0.85) / 3
+    assert metrics.average_incremental_accuracy(R) == pytest.approx(
+        (0.90 + 0.75 + (0.60 + 0.75 + 0.85) / 3) / 3)
+    assert metrics.all_metrics(R)["aia"] == pytest.approx(metrics.average_incremental_accuracy(R))
+
+
+def test_min_acc_by_hand():
+    # task 1 after step 2: min(0.4, 0.7, 0.6, 0.8) = 0.4; task 2 after step 4: min(0.5, 0.7)
+    assert metrics.min_acc(STEPS, ENDS, A) == pytest.approx((0.4 + 0.5) / 2)
+
+
+def test_wc_acc_by_hand():
+    # 1/3 * the last task's final 0.95 + 2/3 * min-ACC 0.45
+    assert metrics.wc_acc(STEPS, ENDS, A) == pytest.approx(0.95 / 3 + 2 / 3 * 0.45)
+
+
+def test_windowed_forgetting_by_hand():
+    # task 1 from step 2: 0.9, 0.4, 0.7, 0.6, 0.8 -> largest drop within 1 step 0.5;
+    # task 2 from step 4: 0.9, 0.5, 0.7 -> 0.4
+    assert metrics.windowed_forgetting(STEPS, ENDS, A, window=1) == pytest.approx(0.45)
+    # a slow decline: the window decides how much of it counts
+    slow = ((0.9, 0.0), (0.8, 0.0), (0.7, 0.0), (0.6, 0.5))
+    assert metrics.windowed_forgetting((0, 1, 2, 3), (0, 3), slow, window=1) == \
+        pytest.approx(0.1)
+    assert metrics.windowed_forgetting((0, 1, 2, 3), (0, 3), slow, window=3) == \
+        pytest.approx(0.3)
+    rising = ((0.1, 0.0), (0.5, 0.0), (0.9, 0.5))
+    assert metrics.windowed_forgetting((0, 1, 2), (0, 2), rising) == 0.0
+
+
+def test_curve_metrics_are_undefined_without_old_tasks_or_a_full_sequence():
+    one = ((0.1,), (0.9,))
+    assert math.isnan(metrics.min_acc((0, 1), (1,), one))
+    assert math.isnan(metrics.wc_acc((0, 1), (1,), one))
+    assert math.isnan(metrics.windowed_forgetting((0, 1), (1,), one))
+    # a run that stopped during task 3 (two task ends of three)
+    assert math.isnan(metrics.min_acc(STEPS[:5], ENDS[:2], A[:5]))
+
+
+def test_run_metrics_reads_the_curve():
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(accuracy_matrix=R, param_counts=(1, 1, 1, 1),
+                          times=SimpleNamespace(wall_s=1.0),
+                          memory=SimpleNamespace(host_bytes=None, device_bytes=None),
+                          curve=SimpleNamespace(steps=STEPS, task_ends=ENDS, accuracy=A))
+    out = metrics.run_metrics(run)
+    assert out["min_acc"] == pytest.approx(0.45)
+    assert out["wc_acc"] == pytest.approx(0.95 / 3 + 0.3)
+    assert out["wf100"] == pytest.approx(0.45)  # within 100 steps: 0.9 - 0.4 and 0.9 - 0.5
 
 
 def test_cli_and_reports_take_metric_names_from_the_table():

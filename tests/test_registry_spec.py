@@ -9,7 +9,7 @@ import pytest
 from clbench.app.suite import load_suite
 from clbench.errors import ConfigError
 from clbench.params import parse_named
-from clbench.registry import REPORTERS, SCENARIOS, STRATEGIES, Registry
+from clbench.registry import REPORTERS, SCENARIOS, STRATEGIES, TRACKERS, Registry
 from clbench.spec import RunSpec, make_specs, parse_seeds
 from clbench.strategies.naive import Naive
 
@@ -23,7 +23,7 @@ def test_builtins_are_registered():
 # --- each component package lists its own members -----------------------------------------
 
 COMPONENT_PACKAGES = {"clbench.strategies": STRATEGIES, "clbench.scenarios": SCENARIOS,
-                      "clbench.reports": REPORTERS}
+                      "clbench.reports": REPORTERS, "clbench.trackers": TRACKERS}
 
 
 def unlisted_modules(package: types.ModuleType) -> list[str]:

@@ -318,6 +318,29 @@ def test_schema_2_fixture_migrates_to_the_same_runs_and_reports(lb):
         assert text_old == text_new, name
 
 
+def test_schema_3_fixture_migrates_to_the_same_runs_and_reports(lb):
+    """The 18 schema-3 documents (the fixture as make_results.py wrote it before schema 4) read
+    through migrate_3_to_4 into exactly the runs of the schema-4 fixture (no curve), and every
+    report format renders the same text from them."""
+    old = ResultsStore(GOLDEN / "schema3").load()
+    new = ResultsStore(GOLDEN / "results").load()
+    assert not old.problems and len(old.runs) == len(new.runs) == 18
+    assert {r.migrated_from for r in old.runs} == {3}
+    for path in (GOLDEN / "schema3").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert doc["schema_version"] == 3 and "curve" not in doc
+    assert {p.name for p in (GOLDEN / "schema3").glob("*.json")} == \
+        {p.name for p in (GOLDEN / "results").glob("*.json")}  # the hashes did not change
+    by_hash = {r.spec_hash: r for r in new.runs}
+    assert {r.spec_hash: dataclasses.replace(r, migrated_from=None) for r in old.runs} == by_hash
+    for name in ("markdown", "html", "csv", "latex", "json"):
+        reporter = REPORTERS.get(name)(**FROZEN)
+        text_old, text_new = reporter.render(old), reporter.render(new)
+        if name == "json":
+            text_old = text_old.replace('"migrated_from": 3', '"migrated_from": null')
+        assert text_old == text_new, name
+
+
 def test_golden_fixture_is_named_by_spec_hash():
     for path in (GOLDEN / "results").glob("*.json"):
         doc = json.loads(path.read_text())

@@ -55,6 +55,7 @@ def write_schema_1(root: Path, spec: RunSpec, failed: bool = False) -> str:
     doc["scenario"].update(name=spec.scenario, version=spec.scenario_version,
                            backbone=spec.backbone, n_tasks=T)
     doc["group"]["size"] = 3
+    del doc["curve"]  # schema 4's
     for key in ("strategy_version", "backbone", "backbone_version"):
         del doc["spec"][key]
     del doc["setup_time_s"], doc["peak_host_memory_scope"]  # schema 1 did not require them

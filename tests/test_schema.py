@@ -1,5 +1,5 @@
 """The result document (clbench.schema): RunResult round trips, strict validation, the
-migrations (clbench.migrations: 1 -> 2 -> 3) and reading without torch."""
+migrations (clbench.migrations: 1 -> 2 -> 3 -> 4) and reading without torch."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_to_json_writes_exactly_the_document_and_parse_reads_it_back():
     result = make_result()
     doc = result.to_json()
     assert schema.validate(doc) is None
-    assert doc["schema_version"] == schema.SCHEMA_VERSION == 3
+    assert doc["schema_version"] == schema.SCHEMA_VERSION == 4 and doc["curve"] is None
     assert doc["spec_hash"] == SPEC.hash and "migrated_from" not in doc
     # nothing derivable is stored; the readers derive it
     assert "hyperparameters" not in doc and "size" not in doc["group"]
@@ -81,6 +81,27 @@ def _set(doc, path, value):
         del doc[last]
     else:
         doc[last] = value
+
+
+def schema3_doc() -> dict:
+    """The document of ``make_result()`` as schema 3 wrote it: no curve."""
+    doc = make_result().to_json()
+    del doc["curve"]
+    doc["schema_version"] = 3
+    return doc
+
+
+def test_migrate_3_to_4_is_pure_and_adds_a_null_curve():
+    old = schema3_doc()
+    before = copy.deepcopy(old)
+    new = migrations.migrate_3_to_4(old)
+    assert old == before, "the migration changed its input"
+    assert new == {**make_result().to_json(), "migrated_from": 3}
+    assert new["curve"] is None and new["spec_hash"] == old["spec_hash"]
+    assert schema.parse(old) == make_result(migrated_from=3)
+    assert migrations.migrate_3_to_4({**old, "migrated_from": 1})["migrated_from"] == 1
+    with pytest.raises(ResultsError, match="curve"):
+        migrations.migrate_3_to_4({**old, "curve": None})
 
 
 @pytest.mark.parametrize("path,value,message", [
@@ -107,7 +128,7 @@ def _set(doc, path, value):
     (("diverged_after_task",), 3, "past the last task"),
     (("group", "member"), 0, "group.member 0 is not this run's seed 1"),
     (("group", "batched"), 1, "group.batched must be true or false"),
-    (("scenario", "name"), "split-digits", "unknown keys in scenario: name (schema 3 has no "
+    (("scenario", "name"), "split-digits", "unknown keys in scenario: name (schema 4 has no "
                                            "such field)"),
     (("group", "size"), 2, "unknown keys in group: size"),
     (("hyperparameters",), {}, "unknown keys in the document: hyperparameters"),
@@ -123,7 +144,7 @@ def _set(doc, path, value):
     (("identity", "git"), KeyError, "missing keys in identity: git"),
     (("error",), 1, "error must be a JSON object or null, got 1"),
     (("spec", "validation"), 0.1, "spec.split must be \"validation\""),
-    (("migrated_from",), 7, "migrated_from must be one of 1, 2, got 7"),
+    (("migrated_from",), 7, "migrated_from must be one of 1, 2, 3, got 7"),
     (("train_time_s",), [1.0], "train_time_s must have 2 entries, got 1"),
     (("scenario", "setting"), "online", "scenario.setting must be one of class, task, domain"),
     (("scenario", "primary_metric"), "speed", "scenario.primary_metric must be one of acc"),
@@ -132,7 +153,7 @@ def _set(doc, path, value):
     (("identity", "git", "dirty"), "yes", "identity.git.dirty must be true or false or null"),
     (("started_at",), "yesterday", "started_at must be an ISO 8601 time"),
     (("peak_host_memory_scope",), "machine", "peak_host_memory_scope must be one of group"),
-    (("schema_version",), 4, "schema_version 4 is newer than this clbench reads (3)"),
+    (("schema_version",), 5, "schema_version 5 is newer than this clbench reads (4)"),
     (("schema_version",), "3", "schema_version must be an integer"),
     (("schema_version",), 0, "schema_version 0 is not a clbench result schema"),
 ])
@@ -188,6 +209,7 @@ def test_outcome_rules():
 def schema2_doc() -> dict:
     """The document of ``make_result()`` as schema 2 wrote it: with the derivable keys."""
     doc = make_result().to_json()
+    del doc["curve"]  # schema 4's
     doc["schema_version"] = 2
     doc["hyperparameters"] = {"strategy": {"epochs": 1, "lr": 0.01},
                               "scenario": {"n_tasks": 2, "setting": "task"}}
@@ -211,7 +233,8 @@ def schema1_doc() -> dict:
 
 
 def test_migrations_are_registered_in_order():
-    assert migrations.MIGRATIONS == {1: migrations.migrate_1_to_2, 2: migrations.migrate_2_to_3}
+    assert migrations.MIGRATIONS == {1: migrations.migrate_1_to_2, 2: migrations.migrate_2_to_3,
+                                     3: migrations.migrate_3_to_4}
     assert set(migrations.MIGRATIONS) == set(range(1, schema.SCHEMA_VERSION))
 
 
@@ -228,7 +251,7 @@ def test_migrate_1_to_2_is_pure_and_completes_the_spec():
     assert new["setup_time_s"] is None and new["group"] is None
     assert new["eval_time_s"] == [None, None, None]
     assert new["scenario"]["input_shape"] is None and new["identity"]["argv"] is None
-    assert schema.validate(migrations.migrate_2_to_3(new)) is None
+    assert schema.validate(migrations.migrate_3_to_4(migrations.migrate_2_to_3(new))) is None
     result = schema.parse(old)
     assert result.migrated_from == 1 and result.spec == SPEC
     assert result.to_json()["migrated_from"] == 1
@@ -249,7 +272,9 @@ def test_migrate_2_to_3_is_pure_and_drops_the_derivable_keys():
     before = copy.deepcopy(old)
     new = migrations.migrate_2_to_3(old)
     assert old == before, "the migration changed its input"
-    assert new == {**make_result().to_json(), "migrated_from": 2}
+    current = make_result().to_json()
+    del current["curve"]  # schema 4's
+    assert new == {**current, "schema_version": 3, "migrated_from": 2}
     assert schema.parse(old) == make_result(migrated_from=2)
     # a document migrated from schema 1 keeps the version it was read from
     assert migrations.migrate_2_to_3({**old, "migrated_from": 1})["migrated_from"] == 1

@@ -9,7 +9,8 @@ from clbench.seeding import Stream, derive_seed, generator
 PINNED = {
     "INIT": 0, "SHUFFLE": 1, "SCENARIO": 2, "EWC_FISHER": 10, "AVALANCHE_RESEED": 20,
     "MEMORY_KEYS": 30, "REPLAY_DRAW": 31, "GEN_INIT": 32, "REPLAY_NOISE": 33, "GEN_NOISE": 34,
-    "GEN_SHUFFLE": 35, "PNN_INIT": 40, "NET2NET_GROW": 41, "VALIDATION": 50, "NUMPY_GLOBAL": 99,
+    "GEN_SHUFFLE": 35, "PNN_INIT": 40, "NET2NET_GROW": 41, "VALIDATION": 50, "EVAL_SUBSET": 51,
+    "NUMPY_GLOBAL": 99,
 }
 
 

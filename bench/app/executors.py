@@ -57,6 +57,7 @@ class Job:
     data_dir: str | None = None
     download: bool | None = None
     run_timeout: float | None = None  # seconds a group may take; None: no limit
+    logs: tuple[str, ...] = ()  # --log NAME:TARGET trackers, built where each group trains
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +127,8 @@ class LocalExecutor:
 
         self.ctx = RunContext(resolve_device(job.device),
                               DataConfig.from_options(job.data_dir, job.download),
-                              executor=self.name)  # a subclass's own name (a plugin's)
+                              executor=self.name,  # a subclass's own name (a plugin's)
+                              logs=tuple(job.logs))
         self.job = job
 
     def execute(self, groups, progress=None):
@@ -246,7 +248,7 @@ def _group_process_main(conn, job: dict[str, Any]) -> None:
 
     ctx = RunContext(resolve_device(job["device"]),
                      DataConfig.from_options(job["data_dir"], job["download"]),
-                     executor=job.get("executor", "local"))
+                     executor=job.get("executor", "local"), logs=tuple(job.get("logs", ())))
     conn.send("ready")
     while True:
         try:
@@ -572,7 +574,7 @@ def _ray_task(spec_docs: list[dict[str, Any]], job: dict[str, Any],
         specs = [RunSpec.from_json(doc) for doc in spec_docs]
         ctx = RunContext(resolve_device(device),
                          DataConfig.from_options(job["data_dir"], job["download"]),
-                         executor="ray")
+                         executor="ray", logs=tuple(job.get("logs", ())))
         results = execute_group(specs, ctx)
     except ClbenchError as exc:
         return {"error": type(exc).__name__, "message": f"{exc.message} (on Ray node "

@@ -87,6 +87,7 @@ def run(
     executor: str | Executor = "local",
     allow_missing_data: bool = False,
     run_timeout: float | None = None,
+    logs: Sequence[str] = (),
 ) -> RunSummary:
     """Run every spec whose result is not in the store yet (all of them with ``rerun``);
     each result is written as soon as it is assembled. Several processes may run on one store:
@@ -103,12 +104,17 @@ def run(
 
     ``run_timeout`` (seconds) limits each group: one that overruns it is stopped and recorded
     ``failed`` with error type ``timeout``, and the suite goes on (the local executor then runs
-    each group in a child process; Ray cancels the group's task)."""
+    each group in a child process; Ray cancels the group's task).
+
+    ``logs`` (``"NAME:TARGET"``, as ``--log``) streams every group's runs to experiment
+    trackers (:mod:`clbench.app.tracking`), checked here before anything trains."""
     from clbench.app.executors import Job, make_executor
     from clbench.app.runner import plan_groups
+    from clbench.app.tracking import check_logs
 
     chosen = make_executor(executor) if isinstance(executor, str) else executor
     check_run_options(device, group_size, results, executor=chosen, run_timeout=run_timeout)
+    logs = check_logs(logs)
     store = ResultsStore(results)
     store.remove_stale_temporaries()
     summary = RunSummary(planned=len(specs), allow_missing_data=allow_missing_data)
@@ -130,7 +136,7 @@ def run(
             yield claimed
 
     chosen.open(Job(device, None if data_dir is None else str(data_dir), download,
-                    None if run_timeout is None else float(run_timeout)))
+                    None if run_timeout is None else float(run_timeout), logs))
     try:
         with contextlib.closing(chosen.execute(claimed_groups(), progress)) as finished:
             for group, outcome in finished:

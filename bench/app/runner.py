@@ -24,6 +24,7 @@ import torch
 from clbench.app import isolation
 from clbench.app.warmup import warm_up
 from clbench.budget import get_budget
+from clbench.app.continual import ContinualEvaluation
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
 from clbench.identity import run_identity
@@ -32,6 +33,7 @@ from clbench.params import resolve
 from clbench.registry import STRATEGIES
 from clbench.scenarios.data import DataConfig, changed_datasets
 from clbench.schema import (
+    Curve,
     GroupRecord,
     PeakMemory,
     RunError,
@@ -43,6 +45,7 @@ from clbench.schema import (
 )
 from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
+from clbench.app.tracking import Tracking, open_tracking
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 
@@ -58,6 +61,7 @@ class RunContext:
     device: torch.device
     data: DataConfig
     executor: str = "local"  # recorded in each result's identity
+    logs: tuple[str, ...] = ()  # --log NAME:TARGET trackers (clbench.app.tracking)
 
 
 def resolve_device(text: str | torch.device | None) -> torch.device:
@@ -224,6 +228,7 @@ class GroupMeasurement:
     finished_at: str | None = None
     peak_host_bytes: int | None = None
     peak_device_bytes: int | None = None
+    curves: list[Curve] | None = None  # per member, with continual evaluation (spec.eval_every)
 
 
 def _scenario_info(spec: RunSpec) -> ScenarioInfo:
@@ -251,13 +256,13 @@ def start_group(specs: list[RunSpec], device: torch.device) -> GroupMeasurement:
 
 
 def measure_group(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
-                  progress: Progress | None = None) -> None:
+                  progress: Progress | None = None, tracking: Tracking | None = None) -> None:
     """Sets the strategy up, then trains and evaluates it task by task, recording into ``m``.
 
     Bad input (missing data) raises ClbenchError; an exception of the strategy is recorded in
     ``m.error`` (the failure is a result, not a crash of the suite)."""
     try:
-        _train_and_evaluate(specs, ctx, m, progress)
+        _train_and_evaluate(specs, ctx, m, progress, tracking)
     except ClbenchError:
         if m.setup_time is None:
             raise  # bad input found while setting up: nothing was measured, nothing is stored
@@ -304,20 +309,58 @@ def _run_error(specs: list[RunSpec]) -> RunError:
 
 
 def _train_and_evaluate(specs: list[RunSpec], ctx: RunContext, m: GroupMeasurement,
-                        progress: Progress | None) -> None:
+                        progress: Progress | None, tracking: Tracking | None = None) -> None:
     first, seeds, device = specs[0], [s.seed for s in specs], ctx.device
-    info, S = m.info, len(specs)
+    info = m.info
     strategy, data = set_up_group(first, seeds, device, ctx.data)
     m.data_source = data.data_source
+    continual = None
+    if first.eval_every:
+        continual = ContinualEvaluation(strategy, info, data.test, seeds, first.eval_every,
+                                        first.eval_subset, evaluate, lambda: _sync(device))
+        if tracking is not None:
+            continual.listeners.append(tracking.point)
+    strategy.step_observer = _step_observer(continual, tracking.step if tracking else None)
     _sync(device)
     m.setup_time = time.perf_counter() - m.t_start
+    try:
+        _train_tasks(specs, strategy, data, m, continual, device, progress)
+    finally:  # a failed run keeps the points it measured
+        if continual is not None:
+            m.curves = continual.curves() or None
+
+
+def _step_observer(*observers):
+    """The one per-step observer of the observers given (None, without any: the strategy's
+    loop then calls nothing)."""
+    active = [o for o in observers if o is not None]
+    if len(active) < 2:
+        return active[0] if active else None
+
+    def every(loss=None):
+        for observer in active:
+            observer(loss)
+    return every
+
+
+def _train_tasks(specs: list[RunSpec], strategy, data, m: GroupMeasurement,
+                 continual: ContinualEvaluation | None, device: torch.device,
+                 progress: Progress | None) -> None:
+    info, S = m.info, len(specs)
     for t in range(info.n_tasks + 1):
+        if t == 0 and continual is not None:
+            continual.measure()  # step 0: the untrained model
         if t > 0:
             _sync(device)
             t0 = time.perf_counter()
+            evaluating = continual.eval_s if continual else 0.0
             strategy.train(Experience(info.tasks[t - 1], data.train[t - 1]))
+            if continual is not None:
+                continual.task_done(t - 1)
             _sync(device)
-            m.train_times[t - 1] = time.perf_counter() - t0
+            # the continual evaluation's time is not training time
+            m.train_times[t - 1] = time.perf_counter() - t0 - (
+                continual.eval_s - evaluating if continual else 0.0)
         model = strategy.model
         if member_count(model) != S:
             raise RuntimeError(f"the strategy's model has {member_count(model)} members, "
@@ -371,7 +414,8 @@ def assemble_results(specs: list[RunSpec], m: GroupMeasurement,
                                   for row in m.accuracy[s].tolist()),
             param_counts=tuple(m.param_counts), times=times, memory=memory,
             group=GroupRecord(member=s, seeds=seeds, batched=batched),
-            started_at=m.started_at, finished_at=m.finished_at))
+            started_at=m.started_at, finished_at=m.finished_at,
+            curve=m.curves[s] if m.curves else None))
     return results
 
 
@@ -409,12 +453,13 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
     process's one-time costs are paid first, outside the group's timer
     (:mod:`clbench.app.warmup`)."""
     warmup_s = warm_up(specs[0], len(specs), ctx.device, ctx.data)
+    tracking = open_tracking(ctx.logs, specs)  # before the group's clock starts
     measurement = start_group(specs, ctx.device)
     if progress:
         progress.group_started(specs, measurement.info.n_tasks)
     settings = isolation.snapshot()
     try:
-        measure_group(specs, ctx, measurement, progress)
+        measure_group(specs, ctx, measurement, progress, tracking)
     finally:  # every group starts from clean global state and clean cached data
         changed = isolation.restore(settings) + [
             f"the cached data of {name} (changed in place; reloaded for the next run)"
@@ -423,6 +468,8 @@ def execute_group(specs: list[RunSpec], ctx: RunContext,
         _fail_for_changes(measurement, changed)
     results = assemble_results(specs, measurement,
                                run_identity(ctx.device, ctx.executor, warmup_s))
+    if tracking is not None:
+        tracking.finish(results)
     if progress:
         progress.group_done(specs, results)
     return results

@@ -5,9 +5,9 @@ one with a diverged run whose later rows are null, a strategy named ``<script>al
 and a parameter holding ``|``.
 
 Every document is a :class:`clbench.schema.RunResult` of a :class:`clbench.spec.RunSpec`, so its
-``spec_hash`` is the spec's hash. ``tests/golden/schema1`` and ``tests/golden/schema2`` hold the
-same runs as the schema-1 and schema-2 documents this script wrote before (kept as they were:
-they test the migrations).
+``spec_hash`` is the spec's hash. ``tests/golden/schema1``, ``schema2`` and ``schema3`` hold
+the same runs as the schema-1, -2 and -3 documents this script wrote before (kept as they
+were: they test the migrations).
 """
 
 from __future__ import annotations
