@@ -196,7 +196,7 @@ def test_reports_show_the_curve_metrics_and_the_stability_gap_plot(store, tmp_pa
     code, _, err = clbench(capsys, "report", "--results", root, "--markdown",
                            tmp_path / "lb.md", "--html", tmp_path / "lb.html", "--csv",
                            tmp_path / "lb.csv", "--latex", tmp_path / "lb.tex", "--json",
-                           tmp_path / "lb.json", "--figures", tmp_path / "figs")
+                           tmp_path / "lb.json", "--figures", tmp_path / "figs", "--appendix")
     assert code == 0, err
     md = (tmp_path / "lb.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| Rank"))

@@ -457,11 +457,11 @@ def test_compare_cli_reports_paired_deltas_adjusted_and_welch_on_request(capsys,
     assert code == 0, err
     text = md.read_text()
     assert "paired t-test over seeds (scipy.stats.ttest\\_rel" in text
-    assert "one family: p-values adjusted by Holm" in text and "9 test(s)" in text
+    assert "one family: p-values adjusted by Holm" in text and "11 test(s)" in text
     # class-incremental smoke: joint - naive ACC = 0.8122 - 0.4722, per seed, significant
     # after Holm's adjustment
     assert re.search(r"\| naive \| \+0\.340 \\\[\+0\.290, \+0\.390\\\]; p 0\.001, "
-                     r"adj\. 0\.007; d \+16\.77 ✓ \|", text), text
+                     r"adj\. 0\.008; d \+16\.77 ✓ \|", text), text
     # the permuted-digits candidate misses a seed: Welch there, and the output says so
     assert "† seeds differ: Welch's unpaired test instead" in text
     assert "FWT" in text.split("## permuted-digits")[1].split("## split-digits")[0]

@@ -11,7 +11,8 @@ import sys
 import pytest
 from cli_run import clbench
 
-from clbench import api, tracking
+from clbench import api
+from clbench.app import tracking
 from clbench.errors import ConfigError
 from clbench.metrics import run_metrics
 from clbench.registry import TRACKERS
@@ -141,7 +142,7 @@ def test_without_log_no_tracker_runs_and_no_step_hook_is_set():
     code = """
 import sys
 from clbench import api
-from clbench.runner import _step_observer
+from clbench.app.runner import _step_observer
 specs, _ = api.plan(scenarios=["split-digits"], strategies=["naive"], seeds="0", budget="smoke")
 assert _step_observer(None, None) is None
 import tempfile
