@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import torch
 
 from clbench.app import isolation
+from clbench.app.continual import ContinualEvaluation
+from clbench.app.tracking import Tracking, open_tracking
 from clbench.app.warmup import warm_up
 from clbench.budget import get_budget
-from clbench.app.continual import ContinualEvaluation
 from clbench.errors import ClbenchError, ConfigError, DataError
 from clbench.experience import Experience, ScenarioInfo, TaskData, first_tasks, hold_out
 from clbench.identity import run_identity
@@ -45,7 +46,6 @@ from clbench.schema import (
 )
 from clbench.seeding import Stream, generator, seed_everything
 from clbench.spec import RunSpec, make_scenario
-from clbench.app.tracking import Tracking, open_tracking
 
 EVAL_SAMPLES_PER_CALL = 4096  # inputs per predict call, all members together
 
