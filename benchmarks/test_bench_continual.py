@@ -6,7 +6,7 @@ seeds (one batched model), with ``--eval-every 10 --eval-subset 1000`` against t
 without continual evaluation. ``test_continual_evaluation_cost`` times the two alternately
 (so a load that changes during the test hits both alike) and reports the ratio of their best
 times in ``extra_info["ratio"]`` (a benchmark reports, never asserts, a time; the goal is at most
-1.3 on the CPU; README, "Continual evaluation", gives the figure measured).
+1.3 on the CPU; README, "Continual evaluation", gives the figures measured).
 """
 
 from __future__ import annotations
