@@ -223,7 +223,8 @@ def test_reaches_published_figure(row: ReferenceTarget, reference_dir, data_dir)
 # recovers part of it by the end of task 2.
 GAP_SCENARIO, GAP_STRATEGY, GAP_BUDGET = "split-mnist:setting=class", "replay", "default"
 # Every optimiser step, as De Lange et al. evaluate: the dip lasts a few steps. Measured (seeds
-# 0-2): task 1 0.999 -> 0.841 eight steps into task 2 -> 0.981; sampled every 5 steps, its lowest point was 0.923.
+# 0-2): task 1 0.999 -> 0.841 eight steps into task 2 -> 0.981; sampled every 5 steps, its
+# lowest point was 0.923.
 GAP_EVAL_EVERY, GAP_EVAL_SUBSET = 1, 1000
 GAP_WINDOW = 50  # optimiser steps of task 2 in which the dip must show
 GAP_DIP, GAP_RECOVERY = 0.10, 0.05  # the dip below the end of task 1; the recovery from it
