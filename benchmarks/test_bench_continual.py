@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from data_dir import DATA
 
 from clbench import api
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 pytestmark = pytest.mark.skipif(not (DATA / "MNIST").is_dir(), reason="needs ../shared/data")
@@ -47,15 +46,22 @@ def test_naive_group(benchmark, continual):
     benchmark.pedantic(group, kwargs=options, rounds=2, iterations=1)
 
 
-def test_continual_evaluation_cost(benchmark):
+def cost(rounds: int = 2) -> dict[str, float | str]:
+    """Best-of-``rounds`` seconds of the group without and with continual evaluation, timed
+    alternately after one warm-up, and their ratio (also run by ``reference/gpu-rows.sh``)."""
     group()  # warm-up
     plain, continual = [], []
-    for _ in range(2):
+    for _ in range(rounds):
         plain.append(group())
         continual.append(group(eval_every=10, eval_subset=1000))
-    ratio = min(continual) / min(plain)
-    benchmark.extra_info.update(plain_s=min(plain), continual_s=min(continual), ratio=ratio,
-                                device=DEVICE)
+    return {"plain_s": min(plain), "continual_s": min(continual),
+            "ratio": min(continual) / min(plain), "device": DEVICE}
+
+
+def test_continual_evaluation_cost(benchmark):
+    figures = cost()
+    benchmark.extra_info.update(figures)
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the numbers are in extra_info
-    print(f"\ncontinual evaluation on {DEVICE}: plain {min(plain):.1f} s, "
-          f"--eval-every 10 --eval-subset 1000 {min(continual):.1f} s, ratio {ratio:.2f}")
+    print(f"\ncontinual evaluation on {DEVICE}: plain {figures['plain_s']:.1f} s, "
+          f"--eval-every 10 --eval-subset 1000 {figures['continual_s']:.1f} s, "
+          f"ratio {figures['ratio']:.2f}")

@@ -10,16 +10,15 @@ training and after each task. ``test_plain_loop`` is the same work written plain
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from data_dir import DATA
 
 from clbench import api
 from clbench.scenarios.datasets import load_dataset
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 pytestmark = pytest.mark.skipif(not (DATA / "MNIST").is_dir(), reason="needs ../shared/data")

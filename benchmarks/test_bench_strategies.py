@@ -13,15 +13,14 @@ One seed, 2,048 training samples per task, batch 128 (16 steps), the MLP 2 x 400
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
+from data_dir import DATA
 
 from clbench import api
 from clbench.experience import Experience, TaskData
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SCENARIO = "split-mnist:setting=task"
 SAMPLES, BATCH = 2048, 128

@@ -7,7 +7,8 @@
 #   here:   mkdir -p .data && cp -r ../shared/data/MNIST ../shared/data/cifar-10-subset-bin .data/
 #           (.data is ignored by git; carry it)
 #   there:  bash reference/gpu-rows.sh .data SECONDS        (e.g. 540 inside a 600 s call)
-#   back:   tar -xzf results.tar.gz -C reference/ && commit, as after any tier row
+#   back:   tar -xzf results.tar.gz -C reference/ && commit, as after any tier row;
+#           continual-cost.json: continual evaluation's cost on this GPU (README)
 #
 # Each row runs through the tier itself (pytest -m accuracy), into a copy of the committed
 # store, so it resumes and is judged exactly as on the CPU. The rows go cheapest first; a row
@@ -33,8 +34,16 @@ rows = [r for r in rows if avalanche or not r.strategy_name.startswith("avalanch
 print(" ".join(r.id for r in sorted(rows, key=lambda r: r.cpu_minutes)))
 EOF
 )
-echo "GPU rows, cheapest first: $ids"
 end=$((SECONDS + seconds))
+# issue 23's cost figure on this device first (about a minute): the continual-evaluation group
+# against the plain one (benchmarks/test_bench_continual.py; pytest-benchmark is not needed)
+timeout 240 $py - <<'EOF' 2>&1 | tail -1 | tee "$out/continual-cost.json"
+import json, sys
+sys.path.insert(0, "benchmarks")
+from test_bench_continual import cost
+print(json.dumps(cost()))
+EOF
+echo "GPU rows, cheapest first: $ids"
 for id in $ids; do
   left=$((end - SECONDS))
   [ "$left" -le 30 ] && { echo "out of time before $id"; break; }
