@@ -8,7 +8,9 @@ syntax), seeds, the validation fraction and optionally the first-k-tasks protoco
 strategy's default for the first scenario at that budget.
 
 ``python -m clbench.searches run [ID ...]`` runs the trials that are not stored yet, through
-``clbench tune`` (one scenario at a time, resumable); ``python -m clbench.searches write``
+``clbench tune`` (one scenario at a time, resumable), and, once a search is complete, its best
+configuration on the test split (the same seeds, every task): a figure reported beside the
+choice, never used to make it. ``python -m clbench.searches write``
 rewrites the generated part of docs/tuning.md; ``--check`` exits 1 when it is out of date. The
 default test run checks both that file and, for every search whose trials are all stored, that
 the strategy's default is the search's best.
@@ -52,6 +54,7 @@ class Search:
     validation: float = DEFAULT_VALIDATION
     tasks: int = 0  # > 0: the first-k-tasks protocol (Chaudhry et al. 2019)
     metric: str = "acc"
+    edge: str = ""  # why a best on the grid's edge is accepted (a cost cap, say)
 
     @property
     def default_scenario(self) -> str:
@@ -63,6 +66,12 @@ class Search:
     def specs(self, scenario: str, values: dict[str, Any]):
         return make_specs(scenario, (self.strategy, values), parse_seeds(self.seeds),
                           self.budget, self.validation, self.tasks)
+
+    def test_specs(self, scenario: str, values: dict[str, Any]):
+        """The runs that report a configuration's test score: the search's seeds and budget on
+        the test split and the whole stream (no validation hold-out, no first-k-tasks cut)."""
+        return make_specs(scenario, (self.strategy, values), parse_seeds(self.seeds),
+                          self.budget)
 
     def default(self) -> dict[str, Any]:
         """The strategy's current default of each searched parameter, where it backs one."""
@@ -110,6 +119,8 @@ class SearchOutcome:
         field(default_factory=list)
     wall_s: dict[tuple, float] = field(default_factory=dict)  # per stored group, its wall time
     devices: set[str] = field(default_factory=set)
+    # scenario -> the best configuration's per-seed test scores (None: not all stored / failed)
+    test: dict[str, list[float] | None] = field(default_factory=dict)
 
     def scores_of(self, config: dict[str, Any]) -> dict[str, float | None]:
         return next(per for c, per, _ in self.scores if c == config)
@@ -121,6 +132,23 @@ class SearchOutcome:
     def mean(self, per_scenario: dict[str, float | None]) -> float | None:
         vals = list(per_scenario.values())
         return None if any(v is None for v in vals) else sum(vals) / len(vals)
+
+    def on_edge(self) -> list[str]:
+        """The searched parameters (of three or more numeric values) whose best value is the
+        grid's smallest or largest: the grid does not bracket the optimum there."""
+        best = self.best
+        if best is None:
+            return []
+        out = []
+        for dim in parse_space(self.search.strategy, self.search.space):
+            try:  # values as given ("10", "1e3"); a non-numeric dimension has no edge
+                values = [float(v) for v in dim.values or ()]
+                chosen = float(best[dim.name])
+            except (TypeError, ValueError):
+                continue
+            if len(values) >= 3 and chosen in (min(values), max(values)):
+                out.append(dim.name)
+        return out
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -135,6 +163,29 @@ class SearchOutcome:
         return key(scored, key=lambda t: t[0])[1]
 
 
+def _scores(specs, store: ResultsStore, stored: set[str], compute,
+            out: SearchOutcome | None = None) -> tuple[list[float] | None, str]:
+    """Each spec's score from the store and the status of the lot ("ok", "not run", or the
+    failing run's status); ``out`` collects the wall times and devices of the trials."""
+    values = []
+    for spec in specs:
+        if spec.hash not in stored:
+            return None, "not run"
+        run = store.read(store.path(spec.hash))
+        if out is not None:
+            group = (spec.hash if run.group is None else
+                     (tuple(run.group.seeds), run.spec.group_key().hash))
+            if run.times.wall_s is not None:
+                out.wall_s[group] = run.times.wall_s
+            if run.identity.device_name:
+                out.devices.add(str(run.identity.device_name))
+        value = compute(run.accuracy_matrix) if run.status == "ok" else None
+        if value is None or not math.isfinite(value):
+            return None, run.status if run.status != "ok" else "undefined"
+        values.append(float(value))
+    return values, "ok"
+
+
 def evaluate(search: Search, store: ResultsStore) -> SearchOutcome:
     compute = matrix_metric(search.metric).compute
     stored = set()
@@ -144,29 +195,15 @@ def evaluate(search: Search, store: ResultsStore) -> SearchOutcome:
     for config in search.configurations():
         per, status = {}, {}
         for scenario in search.scenarios:
-            specs = search.specs(scenario, config)
-            values = []
-            status[scenario] = "ok"
-            for spec in specs:
-                if spec.hash not in stored:
-                    status[scenario] = "not run"
-                    values = None
-                    break
-                run = store.read(store.path(spec.hash))
-                group = (spec.hash if run.group is None else
-                         (tuple(run.group.seeds), run.spec.group_key().hash))
-                if run.times.wall_s is not None:
-                    out.wall_s[group] = run.times.wall_s
-                if run.identity.device_name:
-                    out.devices.add(str(run.identity.device_name))
-                value = compute(run.accuracy_matrix) if run.status == "ok" else None
-                if value is None or not math.isfinite(value):
-                    status[scenario] = run.status if run.status != "ok" else "undefined"
-                    values = None
-                    break
-                values.append(float(value))
+            values, status[scenario] = _scores(search.specs(scenario, config), store, stored,
+                                               compute, out)
             per[scenario] = None if values is None else sum(values) / len(values)
         out.scores.append((config, per, status))
+    best = out.best
+    if best is not None:
+        for scenario in search.scenarios:
+            out.test[scenario] = _scores(search.test_specs(scenario, best), store, stored,
+                                         compute)[0]
     return out
 
 
@@ -193,6 +230,24 @@ def _score(v: float | None, status: str) -> str:
     return f"{v:.4f}" if v is not None else status
 
 
+def _mean_sd(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
+        if len(values) > 1 else 0.0
+    return f"{mean:.4f} ± {sd:.4f}"
+
+
+def _test_text(o: SearchOutcome) -> str:
+    """The best configuration's test score: the mean over the search's scenarios of each
+    one's seed mean, ± the sd over seeds of the per-seed means across scenarios."""
+    if not o.test:
+        return ""
+    if any(v is None for v in o.test.values()):
+        return "not run"
+    per_seed = [sum(col) / len(col) for col in zip(*o.test.values())]
+    return _mean_sd(per_seed)
+
+
 def render(outcomes: Sequence[SearchOutcome]) -> str:
     lines = [BEGIN, "",
              "Every search below is declared in `bench/searches.toml`; its trials are in the "
@@ -200,10 +255,12 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
              "this section is generated from them. A default is *chosen on validation data* "
              "when its search is complete and its best configuration is the default (a test "
              "fails otherwise); a search not run yet is *pending*, and its default keeps the "
-             "provenance written under it.", "",
+             "provenance written under it. *Test* is the chosen configuration on the test "
+             "split (the same seeds, every task, mean ± sd over seeds): reported beside the "
+             "choice, never used to make it.", "",
              "| search | strategy | scored on | budget | grid | seeds | status | best "
-             "(validation) | default | chosen on validation |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "(validation) | test | default | chosen on validation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for o in outcomes:
         s = o.search
         best = o.best
@@ -216,7 +273,7 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         lines.append("| " + " | ".join((
             f"`{s.id}`", f"`{s.strategy}`", ", ".join(f"`{x}`" for x in s.scenarios),
             s.budget + (f", first {s.tasks} tasks" if s.tasks else ""), " ".join(s.space),
-            s.seeds, status, best_text, _fmt(s.default()),
+            s.seeds, status, best_text, _test_text(o), _fmt(s.default()),
             {True: "yes", False: "**no**", None: "pending"}[agrees])) + " |")
     for o in outcomes:
         s = o.search
@@ -237,6 +294,16 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
                 m = o.mean(per)
                 cells.append("" if m is None else f"{m:.4f}")
             lines.append("| " + " | ".join(cells) + " |")
+        edge = o.on_edge()
+        if edge:
+            where = ", ".join(f"{n} = {_coerced(s, o.best)[n]}" for n in edge)
+            lines += ["", f"The best lies on the grid's edge ({where}); accepted: {s.edge}."
+                      if s.edge else f"**The best lies on the grid's edge ({where}): the grid "
+                      "does not bracket it; extend it before taking the choice.**"]
+        if o.test:
+            scores = ", ".join(f"`{x}` " + ("not run" if v is None else _mean_sd(v))
+                               for x, v in o.test.items())
+            lines += ["", f"Test split, {_fmt(_coerced(s, o.best))}, seeds {s.seeds}: {scores}."]
     lines += ["", END]
     return "\n".join(lines)
 
@@ -266,12 +333,18 @@ def run(ids: Sequence[str], results: str | Path = RESULTS, **run_options: Any) -
     if unknown:
         raise ConfigError(f"unknown search {', '.join(unknown)}",
                           hint=f"declared: {', '.join(s.id for s in searches)}")
+    store = ResultsStore(results)
     for s in chosen:
         for scenario in s.scenarios:
             print(f"{s.id}: {scenario}", flush=True)
             api.tune(scenario, s.strategy, list(s.space), seeds=s.seeds, budget=s.budget,
                      validation=s.validation, metric=s.metric, tasks=s.tasks,
                      results=results, outputs={}, **run_options)
+        best = evaluate(s, store).best
+        if best is not None:  # complete: its choice on the test split, for the record
+            for scenario in s.scenarios:
+                print(f"{s.id}: {scenario}, test split, {_fmt(best)}", flush=True)
+                api.run(s.test_specs(scenario, best), results=results, **run_options)
     return 0
 
 

@@ -14,6 +14,7 @@ from clbench.results import ResultsStore
 from clbench.searches import (
     BEGIN,
     END,
+    SearchOutcome,
     default_agrees,
     evaluate,
     generate,
@@ -77,6 +78,38 @@ def test_search_scores_every_configuration_and_names_the_best(tmp_path):
     assert "complete" in text and text.startswith(BEGIN) and text.endswith(END)
     doc = f"# Tuning\n\n{BEGIN}\nold\n{END}\n\nafter\n"
     assert generate(doc, store.root, [search]).endswith("\n\nafter\n")
+
+    # the choice's test score: the same seeds on the test split and every task, reported
+    # once stored, never read by the choice
+    assert done.test == dict.fromkeys(search.scenarios) and "| not run |" in text
+    for scenario in search.scenarios:
+        specs = search.test_specs(scenario, done.best)
+        assert all(s.validation == 0 and not s.tasks for s in specs)
+        assert {s.hash for s in specs}.isdisjoint(s.hash for s in search.specs(scenario,
+                                                                                done.best))
+        api.run(specs, results=store.root, device="cpu", download=False)
+    scored = evaluate(search, store)
+    assert scored.best == done.best and all(len(v) == 1 for v in scored.test.values())
+    assert "Test split, lr = " in render([scored])
+
+
+def test_a_best_on_the_grid_edge_is_flagged_unless_declared(tmp_path):
+    path = tmp_path / "searches.toml"
+    path.write_text(SEARCH.replace("lr=0.001,0.05", "lr=0.001,0.01,0.05"))
+    (search,) = load_searches(path)
+    scenarios = search.scenarios
+
+    def outcome(best_lr, s=search):
+        scores = [({"lr": lr}, dict.fromkeys(scenarios, 0.9 if lr == best_lr else 0.5),
+                   dict.fromkeys(scenarios, "ok")) for lr in ("0.001", "0.01", "0.05")]
+        return SearchOutcome(s, scores)
+
+    assert outcome("0.01").on_edge() == [] and "grid's edge" not in render([outcome("0.01")])
+    for lr in ("0.001", "0.05"):
+        assert outcome(lr).on_edge() == ["lr"]
+        assert "does not bracket it" in render([outcome(lr)])
+    declared = dataclasses.replace(search, edge="a cost cap")
+    assert "accepted: a cost cap" in render([outcome("0.05", declared)])
 
 
 @pytest.mark.parametrize("edit,message", [
