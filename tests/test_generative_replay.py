@@ -99,7 +99,7 @@ def test_bad_hyperparameters_are_clear_errors(params, message):
 
 
 def test_generative_replay_beats_naive_in_class_incremental_split_digits(tmp_path):
-    # Test-sized VAE training (the digits default is 100 VAE epochs, hard targets; see the
+    # Test-sized VAE training (the digits default is 200 VAE epochs, hard targets; see the
     # docs). Measured (seeds 0/1): naive ACC ~0.13/0.16, this ~0.61/0.61.
     accs = {}
     for name in ("naive", f"{NAME}:replay_targets=soft,gen_epochs=10"):
