@@ -55,8 +55,6 @@ class Search:
     tasks: int = 0  # > 0: the first-k-tasks protocol (Chaudhry et al. 2019)
     metric: str = "acc"
     edge: str = ""  # why a best on the grid's edge is accepted (a cost cap, say)
-    # "gpu": too long for the 2-core CPU; reference/gpu-rows.sh runs it on a lent GPU
-    device: str = "cpu"
 
     @property
     def default_scenario(self) -> str:
@@ -100,10 +98,6 @@ def load_searches(path: str | Path | None = None) -> list[Search]:
                             unknown and f"unknown keys {', '.join(unknown)}") if p))
         values = {**item, "scenarios": tuple(item["scenarios"]), "space": tuple(item["space"])}
         search = Search(**values)
-        if search.device not in ("cpu", "gpu"):
-            raise ConfigError(f"{where} ({search.id}): device {search.device!r} is neither "
-                              "'cpu' nor 'gpu'", hint="write device = \"gpu\" for a search "
-                              "too long for the CPU, or leave it out")
         try:
             matrix_metric(search.metric)
             for scenario in search.scenarios:
@@ -273,9 +267,7 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         agrees = default_agrees(o)
         done = sum(st != "not run" for _, _, sts in o.scores for st in sts.values())
         total = len(o.scores) * len(s.scenarios)
-        gpu = "; GPU-sized" if s.device == "gpu" else ""
-        status = "complete" if o.complete else \
-            f"pending ({done} of {total} trials stored{gpu})"
+        status = "complete" if o.complete else f"pending ({done} of {total} trials stored)"
         best_text = "" if best is None else \
             f"{_fmt(_coerced(s, best))}: {o.mean(o.scores_of(best)):.4f}"
         lines.append("| " + " | ".join((
@@ -288,10 +280,8 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         measured = "" if not o.wall_s else (
             f" Its stored trials took {sum(o.wall_s.values()) / 60:.1f} minutes of wall time "
             f"on {', '.join(sorted(o.devices))} (a machine shared with other jobs).")
-        gpu = " GPU-sized: `reference/gpu-rows.sh` runs it on a lent GPU, after the tier's " \
-            "GPU rows." if s.device == "gpu" else ""
         lines += ["", f"### `{s.id}`", "", f"Backs: {s.why}. Estimated cost: about "
-                  f"{s.cpu_minutes:g} minutes on the 2-core CPU.{gpu}{measured}", "",
+                  f"{s.cpu_minutes:g} minutes on the 2-core CPU.{measured}", "",
                   "```", f"python -m clbench.searches run {s.id}", "```", ""]
         header = ["configuration", *[f"`{x}`" for x in s.scenarios]]
         if len(s.scenarios) > 1:

@@ -13,8 +13,7 @@
 # Each row runs through the tier itself (pytest -m accuracy), into a copy of the committed
 # store, so it resumes and is judged exactly as on the CPU. The rows go cheapest first; a row
 # cut off by the time limit keeps its finished seeds (one seed per group) for the next call.
-# Rows and searches that need avalanche-lib are left out unless it imports (carry its wheels
-# for those). After the rows, the GPU-sized searches run in the time left.
+# Rows that need avalanche-lib are left out unless it imports (carry its wheels for those).
 set -u
 data=${1:?usage: gpu-rows.sh DATA_DIR SECONDS}
 seconds=${2:?usage: gpu-rows.sh DATA_DIR SECONDS}
@@ -51,25 +50,6 @@ for id in $ids; do
   echo "=== $id ($left s left)"
   timeout "$left" $py -m pytest -q -p no:cacheprovider -m accuracy tests/test_accuracy.py \
     -k "test_reaches_published_figure and [$id]" 2>&1 | tail -4
-done
-# then the GPU-sized searches (bench/searches.toml, device = "gpu"), cheapest first, in the time
-# left; an interrupted search keeps its finished trials
-searches=$($py - <<'EOF'
-import importlib.util
-from clbench.searches import load_searches
-avalanche = importlib.util.find_spec("avalanche") is not None
-chosen = [s for s in load_searches() if s.device == "gpu"
-          and (avalanche or not s.strategy.startswith("avalanche."))]
-print(" ".join(s.id for s in sorted(chosen, key=lambda s: s.cpu_minutes)))
-EOF
-)
-echo "GPU searches, cheapest first: $searches"
-for id in $searches; do
-  left=$((end - SECONDS))
-  [ "$left" -le 60 ] && { echo "out of time before search $id"; break; }
-  echo "=== search $id ($left s left)"
-  timeout "$left" $py -m clbench.searches run "$id" --results "$work/results" --device cuda \
-    2>&1 | tail -2
 done
 # only the documents this call wrote travel back (at most 8 files come back: one archive)
 (cd "$work" && find results probes -newer .start -name '*.json' -print0 2>/dev/null \

@@ -112,20 +112,11 @@ def test_a_best_on_the_grid_edge_is_flagged_unless_declared(tmp_path):
     assert "accepted: a cost cap" in render([outcome("0.05", declared)])
 
 
-def test_a_gpu_sized_search_says_so(tmp_path):
-    path = tmp_path / "searches.toml"
-    path.write_text(SEARCH + 'device = "gpu"\n')
-    (search,) = load_searches(path)
-    text = render([evaluate(search, ResultsStore(tmp_path / "results"))])
-    assert "stored; GPU-sized)" in text and "`reference/gpu-rows.sh` runs it" in text
-
-
 @pytest.mark.parametrize("edit,message", [
     (('strategy = "naive"', 'strategy = "nave"'), "unknown strategy"),
     (('space = ["lr=0.001,0.05"]', 'space = ["lrr=1"]'), "no parameter 'lrr'"),
     (('why = "a test"\n', ""), "missing why"),
     (('budget = "smoke"', 'budget = "smoke"\ncolour = 1'), "unknown keys colour"),
-    (('budget = "smoke"', 'budget = "smoke"\ndevice = "tpu"'), "device 'tpu' is neither"),
 ])
 def test_bad_searches_are_named(tmp_path, edit, message):
     path = tmp_path / "searches.toml"
