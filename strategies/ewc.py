@@ -97,6 +97,8 @@ EWC_DEFAULTS = SGD_DEFAULTS + (
     # search ewc-split-mnist-default: validation ACC over the settings 0.6141 (3000 diverged
     # in class-IL)
     ("split-mnist", "default", {"ewc_lambda": 1000.0}),
+    # search ewc-split-mnist-paper (Hsu et al. 2018's protocol): 0.6047, 10000 0.6025
+    ("split-mnist", "paper", {"ewc_lambda": 3000.0}),
 )
 ONLINE_EWC_DEFAULTS = SGD_DEFAULTS + (
     # clbench tune: grid 1,10,30,100,300 (300 diverged), validation 0.1, seeds 0,1,2, acc 0.9015

@@ -262,12 +262,13 @@ def test_bad_hyperparameters_are_clear_errors(strategy, what):
 
 
 def test_defaults_are_documented_values():
-    p = STRATEGIES.get("ewc").resolve_params("split-mnist", "paper", {})
+    p = STRATEGIES.get("ewc").resolve_params("split-digits", "paper", {})
     assert (p.ewc_lambda, p.fisher, p.fisher_samples) == (300.0, "true", 1024)
-    # split MNIST's default budget: chosen on the validation split (docs/tuning.md)
+    # split MNIST: chosen on the validation split (docs/tuning.md)
     for name in ("ewc", "online-ewc"):
         assert STRATEGIES.get(name).resolve_params("split-mnist", "default", {}
                                                    ).ewc_lambda == 1000.0
+    assert STRATEGIES.get("ewc").resolve_params("split-mnist", "paper", {}).ewc_lambda == 3000
     # 300 diverged on 10-task permuted MNIST (ewc.md); the default budget's lambdas were
     # chosen on the validation split (docs/tuning.md)
     chosen = {("ewc", "default"): 10.0}
