@@ -119,8 +119,9 @@ class SearchOutcome:
         field(default_factory=list)
     wall_s: dict[tuple, float] = field(default_factory=dict)  # per stored group, its wall time
     devices: set[str] = field(default_factory=set)
-    # scenario -> the best configuration's per-seed test scores (None: not all stored / failed)
+    # scenario -> the best configuration's per-seed test scores (None: see test_status)
     test: dict[str, list[float] | None] = field(default_factory=dict)
+    test_status: dict[str, str] = field(default_factory=dict)  # "ok", "not run", "diverged"..
 
     def scores_of(self, config: dict[str, Any]) -> dict[str, float | None]:
         return next(per for c, per, _ in self.scores if c == config)
@@ -202,8 +203,8 @@ def evaluate(search: Search, store: ResultsStore) -> SearchOutcome:
     best = out.best
     if best is not None:
         for scenario in search.scenarios:
-            out.test[scenario] = _scores(search.test_specs(scenario, best), store, stored,
-                                         compute)[0]
+            out.test[scenario], out.test_status[scenario] = _scores(
+                search.test_specs(scenario, best), store, stored, compute)
     return out
 
 
@@ -242,8 +243,9 @@ def _test_text(o: SearchOutcome) -> str:
     one's seed mean, ± the sd over seeds of the per-seed means across scenarios."""
     if not o.test:
         return ""
-    if any(v is None for v in o.test.values()):
-        return "not run"
+    missing = [o.test_status[x] for x, v in o.test.items() if v is None]
+    if missing:
+        return "not run" if set(missing) == {"not run"} else ", ".join(sorted(set(missing)))
     per_seed = [sum(col) / len(col) for col in zip(*o.test.values())]
     return _mean_sd(per_seed)
 
@@ -301,7 +303,7 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
                       if s.edge else f"**The best lies on the grid's edge ({where}): the grid "
                       "does not bracket it; extend it before taking the choice.**"]
         if o.test:
-            scores = ", ".join(f"`{x}` " + ("not run" if v is None else _mean_sd(v))
+            scores = ", ".join(f"`{x}` " + (o.test_status[x] if v is None else _mean_sd(v))
                                for x, v in o.test.items())
             lines += ["", f"Test split, {_fmt(_coerced(s, o.best))}, seeds {s.seeds}: {scores}."]
     lines += ["", END]
