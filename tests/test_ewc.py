@@ -269,6 +269,8 @@ def test_defaults_are_documented_values():
         assert STRATEGIES.get(name).resolve_params("split-mnist", "default", {}
                                                    ).ewc_lambda == 1000.0
     assert STRATEGIES.get("ewc").resolve_params("split-mnist", "paper", {}).ewc_lambda == 3000
+    assert STRATEGIES.get("online-ewc").resolve_params("split-mnist", "paper", {}
+                                                       ).ewc_lambda == 1e6
     # 300 diverged on 10-task permuted MNIST (ewc.md); the default budget's lambdas were
     # chosen on the validation split (docs/tuning.md)
     chosen = {("ewc", "default"): 10.0}
