@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
@@ -232,10 +233,8 @@ def _score(v: float | None, status: str) -> str:
 
 
 def _mean_sd(values: list[float]) -> str:
-    mean = sum(values) / len(values)
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
-        if len(values) > 1 else 0.0
-    return f"{mean:.4f} ± {sd:.4f}"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
 
 
 def _test_text(o: SearchOutcome) -> str:
