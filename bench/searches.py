@@ -56,6 +56,10 @@ class Search:
     tasks: int = 0  # > 0: the first-k-tasks protocol (Chaudhry et al. 2019)
     metric: str = "acc"
     edge: str = ""  # why a best on the grid's edge is accepted (a cost cap, say)
+    # why this search no longer backs its default (its protocol was found wanting) and what
+    # replaces it: kept, with its trials, as evidence; not held to the default, not run by
+    # default
+    superseded: str = ""
 
     @property
     def default_scenario(self) -> str:
@@ -217,9 +221,10 @@ def _coerced(search: Search, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_agrees(outcome: SearchOutcome) -> bool | None:
-    """Whether the strategy's default is the search's best (None: the search is not done)."""
+    """Whether the strategy's default is the search's best (None: the search is not done, or
+    superseded and so backs no default)."""
     best = outcome.best
-    if best is None:
+    if best is None or outcome.search.superseded:
         return None
     return _coerced(outcome.search, best) == outcome.search.default()
 
@@ -269,13 +274,14 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         done = sum(st != "not run" for _, _, sts in o.scores for st in sts.values())
         total = len(o.scores) * len(s.scenarios)
         status = "complete" if o.complete else f"pending ({done} of {total} trials stored)"
+        chosen = ("superseded" if s.superseded else
+                  {True: "yes", False: "**no**", None: "pending"}[agrees])
         best_text = "" if best is None else \
             f"{_fmt(_coerced(s, best))}: {o.mean(o.scores_of(best)):.4f}"
         lines.append("| " + " | ".join((
             f"`{s.id}`", f"`{s.strategy}`", ", ".join(f"`{x}`" for x in s.scenarios),
             s.budget + (f", first {s.tasks} tasks" if s.tasks else ""), " ".join(s.space),
-            s.seeds, status, best_text, _test_text(o), _fmt(s.default()),
-            {True: "yes", False: "**no**", None: "pending"}[agrees])) + " |")
+            s.seeds, status, best_text, _test_text(o), _fmt(s.default()), chosen)) + " |")
     for o in outcomes:
         s = o.search
         measured = "" if not o.wall_s else (
@@ -284,6 +290,8 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         lines += ["", f"### `{s.id}`", "", f"Backs: {s.why}. Estimated cost: about "
                   f"{s.cpu_minutes:g} minutes on the 2-core CPU.{measured}", "",
                   "```", f"python -m clbench.searches run {s.id}", "```", ""]
+        if s.superseded:
+            lines += [f"**Superseded:** {s.superseded}.", ""]
         header = ["configuration", *[f"`{x}`" for x in s.scenarios]]
         if len(s.scenarios) > 1:
             header.append("mean")
@@ -329,7 +337,7 @@ def run(ids: Sequence[str], results: str | Path = RESULTS, **run_options: Any) -
     from clbench import api
 
     searches = load_searches()
-    chosen = [s for s in searches if not ids or s.id in ids]
+    chosen = [s for s in searches if s.id in ids or not (ids or s.superseded)]
     unknown = sorted(set(ids) - {s.id for s in searches})
     if unknown:
         raise ConfigError(f"unknown search {', '.join(unknown)}",
@@ -354,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the trials of these searches not stored yet")
-    r.add_argument("ids", nargs="*", help="search ids (default: all)")
+    r.add_argument("ids", nargs="*", help="search ids (default: all but the superseded)")
     r.add_argument("--device", default="auto")
     w = sub.add_parser("write", help="rewrite the generated part of docs/tuning.md")
     w.add_argument("--check", action="store_true", help="exit 1 if it is out of date")

@@ -34,6 +34,8 @@ def test_tuning_md_is_generated_from_the_committed_store():
 
 @pytest.mark.parametrize("search", SEARCHES, ids=[s.id for s in SEARCHES])
 def test_a_complete_search_chose_the_default(search):
+    if search.superseded:
+        pytest.skip(f"{search.id}: superseded, backs no default")
     outcome = evaluate(search, ResultsStore(REPO / "reference" / "results"))
     if not outcome.complete:
         pytest.skip(f"{search.id}: pending (trials not in the reference store yet)")
@@ -130,3 +132,30 @@ def test_every_search_backs_a_default_of_its_first_scenario():
     for search in SEARCHES:
         assert search.default(), search.id
         assert dataclasses.replace(search, seeds="0").specs(search.scenarios[0], {})
+
+
+def test_a_superseded_search_backs_no_default_says_why_and_is_not_rerun(tmp_path, monkeypatch):
+    import clbench.searches as searches
+
+    path = tmp_path / "searches.toml"
+    path.write_text(SEARCH.replace('seeds = "0"', 'seeds = "0"\nsuperseded = "3 tasks hid it"'))
+    (old,) = load_searches(path)
+    scores = [({"lr": lr}, dict.fromkeys(old.scenarios, 0.9 if lr == "0.05" else 0.5),
+               dict.fromkeys(old.scenarios, "ok")) for lr in ("0.001", "0.05")]
+    current = dataclasses.replace(old, superseded="")
+    # naive's smoke lr is not 0.05: held to the default, the current search disagrees
+    assert default_agrees(SearchOutcome(current, scores)) is False
+    outcome = SearchOutcome(old, scores)
+    assert default_agrees(outcome) is None
+    text = render([outcome])
+    assert "| superseded |" in text and "**Superseded:** 3 tasks hid it." in text
+
+    tuned = []
+    monkeypatch.setattr(searches, "load_searches",
+                        lambda: [old, dataclasses.replace(current, id="y")])
+    monkeypatch.setattr(api, "tune", lambda scenario, *a, **k: tuned.append(scenario))
+    searches.run([], tmp_path / "results")
+    assert len(tuned) == len(current.scenarios)  # "y" only
+    tuned.clear()
+    searches.run(["x"], tmp_path / "results")  # named: runs
+    assert len(tuned) == len(old.scenarios)
