@@ -287,7 +287,8 @@ def render(outcomes: Sequence[SearchOutcome]) -> str:
         measured = "" if not o.wall_s else (
             f" Its stored trials took {sum(o.wall_s.values()) / 60:.1f} minutes of wall time "
             f"on {', '.join(sorted(o.devices))} (a machine shared with other jobs).")
-        lines += ["", f"### `{s.id}`", "", f"Backs: {s.why}. Estimated cost: about "
+        backs = "Backed, until superseded" if s.superseded else "Backs"
+        lines += ["", f"### `{s.id}`", "", f"{backs}: {s.why}. Estimated cost: about "
                   f"{s.cpu_minutes:g} minutes on the 2-core CPU.{measured}", "",
                   "```", f"python -m clbench.searches run {s.id}", "```", ""]
         if s.superseded:

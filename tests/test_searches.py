@@ -149,6 +149,7 @@ def test_a_superseded_search_backs_no_default_says_why_and_is_not_rerun(tmp_path
     assert default_agrees(outcome) is None
     text = render([outcome])
     assert "| superseded |" in text and "**Superseded:** 3 tasks hid it." in text
+    assert "Backed, until superseded: a test." in text
 
     tuned = []
     monkeypatch.setattr(searches, "load_searches",
