@@ -30,7 +30,7 @@ harness evaluates the template's model and measures wall time exactly as for a n
 * **Fetching**: the template's own training loader draws the batches (its samplers, its RNG
   draws), but fetches them by indexing tensors of the experience's rows (``TensorRows``)
   instead of Avalanche's per-sample ``__getitem__`` and collate: the same batches, bit for
-  bit, at about half the epoch time on MNIST. Loaders a plugin installs (replay) are kept.
+  bit, in about 20% less time per epoch on MNIST. Loaders a plugin installs (replay) are kept.
 
 Avalanche is imported lazily (setup/train only): listing strategies and native runs never pay
 for it. Stream used here: ``Stream.AVALANCHE_RESEED`` (per-experience reseeding of global RNGs).
