@@ -221,6 +221,9 @@ class AvalancheSI(AvalancheStrategy):
         # search avalanche-si-permuted-mnist-paper, over all 10 tasks (eps 0.1): 0.794,
         # bracketed by 0.632 at 1 and 0.736 at 100 (0.1, the previous default: 0.503)
         ("permuted-mnist", "paper", {"si_lambda": 10.0}),
+        # search avalanche-si-split-digits-default (class and task, eps 0.001): 0.636, bracketed
+        # by 0.577 at 1000 and 0.567 at 1e5 (CLB's 1: 0.558); 1e6 diverged
+        ("split-digits", "default", {"si_lambda": 10000.0}),
     )
 
     def build_template(self, model, optimizer, common):
