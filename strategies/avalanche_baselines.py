@@ -224,6 +224,9 @@ class AvalancheSI(AvalancheStrategy):
         # search avalanche-si-split-digits-default (class and task, eps 0.001): 0.636, bracketed
         # by 0.577 at 1000 and 0.567 at 1e5 (CLB's 1: 0.558); 1e6 diverged
         ("split-digits", "default", {"si_lambda": 10000.0}),
+        # search avalanche-si-permuted-digits-default (eps 0.1): 0.824, bracketed by 0.780 at
+        # 100 and 0.700 at 1e4 (0.1, the previous default: 0.605)
+        ("permuted-digits", "default", {"si_lambda": 1000.0}),
     )
 
     def build_template(self, model, optimizer, common):
