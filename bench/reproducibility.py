@@ -271,7 +271,8 @@ def render(rows: Sequence[ReferenceTarget], outcomes: Sequence[RowOutcome]) -> s
         "are marked for a GPU and listed as not run here on a CPU. Rows over "
         f"{ONE_SEED_MINUTES} minutes train one seed per group, so each finished seed is kept. "
         "`reference/gpu-rows.sh` runs the GPU rows on a lent GPU machine, cheapest first, "
-        "within a time limit, and brings back the new documents (its header says how).",
+        "within a time limit, and brings back the new documents (its header says how); "
+        "`CLBENCH_GPU_ROWS_ON_CPU=1` runs them on a CPU instead, a seed at a time.",
         "",
         "Only runs at the current component versions count; runs at other versions are listed "
         "as stale.",
